@@ -1,0 +1,36 @@
+# One install command for the README, CI and everyone: `make install` (a venv in .venv).
+# Offline machines: set COURSE_DATA_MIRROR to a folder holding MNIST/raw/*-ubyte first.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test build data benchmarks clean
+
+$(BIN)/coursekit: pyproject.toml
+	@echo "[make] creating $(VENV) with $(PYTHON) and installing the course (pip install -e '.[dev]')"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/coursekit
+
+demo: install
+	$(BIN)/python -m coursekit demo
+
+test: install
+	$(BIN)/python -m pytest
+
+build: install
+	$(BIN)/python -m coursekit build
+
+data: install
+	$(BIN)/python -m coursekit setup-data
+
+benchmarks: install
+	$(BIN)/python benchmarks/data_pipeline.py
+	$(BIN)/python benchmarks/experiment_robustness.py
+	$(BIN)/python benchmarks/grade_one.py
+
+clean:
+	rm -rf submitted autograded feedback gradebook.db .exchange

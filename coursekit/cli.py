@@ -1,0 +1,178 @@
+"""`python -m coursekit` (or `coursekit`): the course's command line.
+
+    setup-data            provision MNIST into the data root (from the mirror when one is set)
+    build [ASSIGNMENT]    regenerate release/ from source/ with nbgrader
+    samples [ASSIGNMENT]  write the sample submissions into submitted/
+    autograde [ASSIGNMENT] [--student ID ...]   nbgrader autograde, one student at a time
+    feedback [ASSIGNMENT] nbgrader generate_feedback
+    grades [ASSIGNMENT]   print the grade table from the gradebook
+    demo                  all of the above, in order, for the sample submissions
+
+Every command reads course.toml (found upwards from the working directory, or $COURSE_TOML)
+and prints what it does. nbgrader itself runs in the course folder, so it reads the same
+settings through nbgrader_config.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from coursekit.config import ENV_CONFIG, ConfigError, CourseConfig, load_config
+from coursekit.data import DataError
+from coursekit.profiles import ProfileError
+
+
+class CommandError(Exception):
+    """A step failed; the message says which and what to do."""
+
+
+def say(message: str) -> None:
+    print(f"[coursekit] {message}", flush=True)
+
+
+def run_nbgrader(config: CourseConfig, *args: str, quiet: bool = False) -> subprocess.CompletedProcess:
+    """Run `nbgrader ARGS` in the course folder (so it loads nbgrader_config.py there)."""
+    command = [sys.executable, "-m", "nbgrader", *args]
+    result = subprocess.run(command, cwd=config.root, text=True, capture_output=quiet)
+    if result.returncode != 0:
+        detail = (result.stderr or "")[-3000:] if quiet else ""
+        raise CommandError(f"`nbgrader {' '.join(args)}` failed (exit {result.returncode}).\n{detail}")
+    return result
+
+
+def default_assignment(config: CourseConfig, name: str | None) -> str:
+    if name:
+        config.assignment(name)  # raises a clear error for an unknown name
+        return name
+    return next(iter(config.assignments))
+
+
+# --- commands --------------------------------------------------------------------------------
+
+def cmd_setup_data(config: CourseConfig, args: argparse.Namespace) -> None:
+    from coursekit.data import ensure_mnist
+    where = f"the mirror {config.data_mirror}" if config.data_mirror else "torchvision's download"
+    say(f"MNIST into {config.data_root} (from {where}; verified by SHA-256)")
+    ensure_mnist(config.data_root, config.data_mirror)
+    say("MNIST is ready")
+
+
+def cmd_build(config: CourseConfig, args: argparse.Namespace) -> None:
+    from coursekit.release import build_release
+    name = default_assignment(config, args.assignment)
+    say(f"release/{name} from source/{name} (nbgrader generate_assignment)")
+    build_release(config, name, run_nbgrader)
+    say(f"release/{name} regenerated")
+
+
+def cmd_samples(config: CourseConfig, args: argparse.Namespace) -> None:
+    from coursekit.samples import DEMO_SAMPLES, write_samples
+    name = default_assignment(config, args.assignment)
+    assignment = config.assignment(name)
+    release = config.directory("release") / name / assignment.notebook
+    if not release.is_file():
+        raise CommandError(f"{release} does not exist: run `python -m coursekit build` first.")
+    written = write_samples(release, config.directory("source") / name / assignment.notebook,
+                            config.directory("submitted"), name, timestamp=_timestamp_before(assignment.due))
+    for sample, path in zip(DEMO_SAMPLES, written):
+        say(f"sample '{sample.student}': {sample.description} -> {path.relative_to(config.root)}")
+
+
+def _timestamp_before(due) -> str:
+    """An nbgrader timestamp one day before the due date (the samples are on time)."""
+    import datetime as dt
+    moment = (due - dt.timedelta(days=1)).astimezone(dt.timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def cmd_autograde(config: CourseConfig, args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+    name = default_assignment(config, args.assignment)
+    submitted = config.directory("submitted")
+    students = args.student or sorted(p.name for p in submitted.iterdir()
+                                      if (p / name).is_dir()) if submitted.is_dir() else []
+    if not students:
+        raise CommandError(f"no submissions of '{name}' in {submitted}: run `python -m coursekit samples` "
+                           f"or `nbgrader collect {name}` first.")
+    say(f"autograding {len(students)} submission(s) of '{name}' with nbgrader")
+    failures = []
+    for student in tqdm(students, desc="autograde", unit="student"):
+        started = time.perf_counter()
+        try:
+            run_nbgrader(config, "autograde", name, f"--student={student}", "--force", quiet=True)
+        except CommandError as err:
+            failures.append(student)
+            say(f"{student}: {err}")
+            continue
+        tqdm.write(f"[coursekit] {student}: graded in {time.perf_counter() - started:.1f} s")
+    if failures:
+        raise CommandError(f"could not autograde: {', '.join(failures)} (the others were graded)")
+
+
+def cmd_feedback(config: CourseConfig, args: argparse.Namespace) -> None:
+    name = default_assignment(config, args.assignment)
+    say(f"feedback HTML for '{name}' (nbgrader generate_feedback)")
+    run_nbgrader(config, "generate_feedback", name, "--force", quiet=True)
+    say(f"feedback written under {config.directory('feedback')}/<student>/{name}/")
+
+
+def cmd_grades(config: CourseConfig, args: argparse.Namespace) -> None:
+    from coursekit.gradetable import grade_table
+    name = default_assignment(config, args.assignment)
+    print(grade_table(config, name))
+
+
+def cmd_demo(config: CourseConfig, args: argparse.Namespace) -> None:
+    for step in (cmd_setup_data, cmd_build, cmd_samples, cmd_autograde, cmd_feedback, cmd_grades):
+        step(config, argparse.Namespace(assignment=None, student=None))
+
+
+COMMANDS = {
+    "setup-data": (cmd_setup_data, "provision MNIST into the data root"),
+    "build": (cmd_build, "regenerate release/ from source/ with nbgrader"),
+    "samples": (cmd_samples, "write the sample submissions into submitted/"),
+    "autograde": (cmd_autograde, "autograde submissions with nbgrader"),
+    "feedback": (cmd_feedback, "generate feedback HTML with nbgrader"),
+    "grades": (cmd_grades, "print the grade table"),
+    "demo": (cmd_demo, "setup-data, build, samples, autograde, feedback, grades"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="coursekit", description="Lab 2 course tools (reads course.toml).")
+    top.add_argument("--config", help="path of course.toml (default: found upwards, or $COURSE_TOML)")
+    sub = top.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text)
+        if name not in ("setup-data", "demo"):
+            command.add_argument("assignment", nargs="?", help="assignment name (default: the first in course.toml)")
+        if name == "autograde":
+            command.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    return top
+
+
+def use_this_environment() -> None:
+    """Put this interpreter's bin folder first on PATH: nbgrader runs `alembic` and kernels from PATH,
+    and the venv may be used without being activated (`.venv/bin/python -m coursekit`)."""
+    bin_dir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    use_this_environment()
+    try:
+        config = load_config(args.config)
+        if args.config:
+            os.environ[ENV_CONFIG] = str(config.path)  # nbgrader and kernels see the same file
+        COMMANDS[args.command][0](config, args)
+    except (ConfigError, CommandError, DataError, ProfileError) as err:
+        print(f"coursekit {args.command}: {err}", file=sys.stderr)
+        return 2
+    return 0

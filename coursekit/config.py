@@ -1,0 +1,290 @@
+"""Read and check ``course.toml``, the single configuration of the course.
+
+Everything that reads settings (``nbgrader_config.py``, the ``coursekit`` command, the
+notebooks through :mod:`coursekit.profiles`) goes through :func:`load_config`. A file
+with a syntax error, an unknown key, a missing key or a value of the wrong type raises
+:class:`ConfigError` whose message names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_NAME = "course.toml"
+ENV_CONFIG = "COURSE_TOML"
+ENV_MIRROR = "COURSE_DATA_MIRROR"
+PROFILE_NAMES = ("full", "cpu", "grading")
+LATE_POLICIES = ("none", "zero")
+
+
+class ConfigError(Exception):
+    """course.toml cannot be used; the message says where and why."""
+
+
+# --- the schema -----------------------------------------------------------------------
+# A schema is a dict: key -> (python type(s), human description) for values, or a nested
+# dict for tables. `_check` walks a parsed TOML document against it.
+
+_COURSE = {
+    "id": (str, "a course id string"),
+    "title": (str, "a title string"),
+    "source_directory": (str, "a folder name"),
+    "release_directory": (str, "a folder name"),
+    "submitted_directory": (str, "a folder name"),
+    "autograded_directory": (str, "a folder name"),
+    "feedback_directory": (str, "a folder name"),
+    "exchange_root": (str, "a folder path"),
+    "db_url": (str, "a database URL such as sqlite:///gradebook.db"),
+}
+_ASSIGNMENT = {
+    "title": (str, "a title string"),
+    "notebook": (str, "a notebook file name"),
+    "due": (_dt.datetime, "a TOML date-time with time zone, e.g. 2026-12-14T23:59:00+08:00"),
+    "points": "points",  # a table of grade_id -> number, checked separately
+}
+_GRADING = {
+    "late_policy": (str, f"one of {', '.join(LATE_POLICIES)}"),
+    "cell_timeout": (int, "a whole number of seconds"),
+    "memory_limit_mb": (int, "a whole number of megabytes"),
+    "workers": (int, "a whole number (0 = one per CPU core)"),
+    "show_hidden_tests": (bool, "true or false"),
+}
+_DATA = {
+    "root": (str, "a folder path"),
+    "mirror": (str, "a folder path, or \"\" for none"),
+}
+_NUM = ((int, float), "a number")
+_COUNT = (int, "a whole number")
+_EXPERIMENTS = {
+    "vanishing": {
+        "num_layers": _COUNT, "num_train": _COUNT, "num_epochs": _COUNT,
+        "batch_size": _COUNT, "lr": _NUM,
+    },
+    "relu_death": {
+        "num_layers": _COUNT, "num_train": _COUNT, "num_epochs": _COUNT,
+        "batch_size": _COUNT, "lr": _NUM, "num_probe": _COUNT,
+    },
+    "weight_decay": {
+        "num_epochs": _COUNT, "batch_size": _COUNT, "lr": _NUM, "lambd": _NUM,
+    },
+    "dropout": {
+        "num_train": _COUNT, "num_test": _COUNT, "num_epochs": _COUNT,
+        "batch_size": _COUNT, "lr": _NUM, "p": _NUM,
+        "num_evals": (int, "a whole number of evaluated epochs (0 = every epoch)"),
+    },
+}
+_PROFILE = {"seed": _COUNT, "threads": (int, "a whole number (0 = torch's default)"), **_EXPERIMENTS}
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            dict: "a table", list: "an array"}.get(type(value), type(value).__name__)
+
+
+def _check(table: dict, schema: dict, where: str, path: Path) -> None:
+    """Check one TOML table against its schema, raising ConfigError on the first problem."""
+    for key in table:
+        if key not in schema:
+            raise ConfigError(
+                f"{path}: unknown key '{where}{key}'. Allowed here: {', '.join(sorted(schema))}.")
+    for key, spec in schema.items():
+        name = f"{where}{key}"
+        if key not in table:
+            what = "table" if isinstance(spec, dict) else "key"
+            raise ConfigError(f"{path}: missing {what} '{name}'.")
+        value = table[key]
+        if spec == "points":
+            _check_points(value, name, path)
+        elif isinstance(spec, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: '{name}' must be a table, got {_type_name(value)}.")
+            _check(value, spec, name + ".", path)
+        else:
+            types, description = spec
+            # bool is a subclass of int in Python; TOML keeps them apart, so do we.
+            wrong_bool = isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,))
+            if wrong_bool or not isinstance(value, types):
+                raise ConfigError(
+                    f"{path}: key '{name}' must be {description}, got {_type_name(value)} {value!r}.")
+
+
+def _check_points(value: Any, name: str, path: Path) -> None:
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(f"{path}: '{name}' must be a non-empty table of grade_id = points.")
+    for grade_id, points in value.items():
+        if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
+            raise ConfigError(
+                f"{path}: key '{name}.{grade_id}' must be a number of points >= 0, got {points!r}.")
+
+
+# --- typed views ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Assignment:
+    """One assignment: its folder name under source/, due date, late policy and points."""
+
+    name: str
+    title: str
+    notebook: str
+    due: _dt.datetime
+    points: dict[str, float]
+
+    @property
+    def total_points(self) -> float:
+        return float(sum(self.points.values()))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of the four experiments for one run profile (see course.toml)."""
+
+    name: str
+    seed: int
+    threads: int
+    vanishing: dict[str, Any]
+    relu_death: dict[str, Any]
+    weight_decay: dict[str, Any]
+    dropout: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CourseConfig:
+    """The whole of course.toml, checked, with paths made absolute."""
+
+    path: Path
+    root: Path
+    course_id: str
+    title: str
+    directories: dict[str, str]
+    exchange_root: Path
+    db_url: str
+    assignments: dict[str, Assignment]
+    late_policy: str
+    cell_timeout: int
+    memory_limit_mb: int
+    workers: int
+    show_hidden_tests: bool
+    data_root: Path
+    data_mirror: Path | None
+    default_profile: str
+    profiles: dict[str, Profile] = field(repr=False)
+
+    def assignment(self, name: str) -> Assignment:
+        try:
+            return self.assignments[name]
+        except KeyError:
+            raise ConfigError(
+                f"{self.path}: no assignment named '{name}'; "
+                f"known: {', '.join(self.assignments)}.") from None
+
+    def directory(self, kind: str) -> Path:
+        """Absolute path of nbgrader's folder `kind` (source, release, submitted, ...)."""
+        return self.root / self.directories[kind]
+
+
+def find_config(start: Path | None = None) -> Path:
+    """Locate course.toml: $COURSE_TOML, else upwards from `start` (the working directory),
+    else upwards from this package (an editable install inside the course repository)."""
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{ENV_CONFIG}={env} does not name a file.")
+        return path.resolve()
+    starts = [Path(start or Path.cwd()).resolve(), Path(__file__).resolve().parent]
+    for origin in starts:
+        for folder in (origin, *origin.parents):
+            candidate = folder / CONFIG_NAME
+            if candidate.is_file():
+                return candidate
+    raise ConfigError(
+        f"no {CONFIG_NAME} found above {starts[0]}; run inside the course folder or set {ENV_CONFIG}.")
+
+
+def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
+    """Read and check course.toml (found by :func:`find_config` when `path` is None)."""
+    path = Path(path).resolve() if path is not None else find_config()
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found.") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}.") from None
+
+    top = {"course": _COURSE, "assignments": None, "grading": _GRADING, "data": _DATA,
+           "profiles": None}
+    for key in raw:
+        if key not in top:
+            raise ConfigError(f"{path}: unknown section '[{key}]'. Allowed: {', '.join(top)}.")
+    for key in top:
+        if key not in raw:
+            raise ConfigError(f"{path}: missing section '[{key}]'.")
+    for key in ("course", "grading", "data"):
+        if not isinstance(raw[key], dict):
+            raise ConfigError(f"{path}: '{key}' must be a table.")
+        _check(raw[key], top[key], key + ".", path)
+    if raw["grading"]["late_policy"] not in LATE_POLICIES:
+        raise ConfigError(f"{path}: key 'grading.late_policy' must be one of {', '.join(LATE_POLICIES)}, "
+                          f"got {raw['grading']['late_policy']!r}.")
+
+    assignments_raw = raw["assignments"]
+    if not isinstance(assignments_raw, dict) or not assignments_raw:
+        raise ConfigError(f"{path}: '[assignments]' must hold at least one [assignments.NAME] table.")
+    assignments = {}
+    for name, table in assignments_raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: 'assignments.{name}' must be a table.")
+        _check(table, _ASSIGNMENT, f"assignments.{name}.", path)
+        if table["due"].tzinfo is None:
+            raise ConfigError(f"{path}: key 'assignments.{name}.due' needs a time zone, e.g. +08:00.")
+        assignments[name] = Assignment(name=name, **table)
+
+    profiles_raw = raw["profiles"]
+    if not isinstance(profiles_raw, dict):
+        raise ConfigError(f"{path}: '[profiles]' must be a table.")
+    _check(profiles_raw, {"default": (str, "auto, full, cpu or grading"),
+                          **{name: _PROFILE for name in PROFILE_NAMES}}, "profiles.", path)
+    default_profile = profiles_raw["default"]
+    if default_profile not in ("auto", *PROFILE_NAMES):
+        raise ConfigError(f"{path}: key 'profiles.default' must be auto, full, cpu or grading, "
+                          f"got {default_profile!r}.")
+    profiles = {name: Profile(name=name, **profiles_raw[name]) for name in PROFILE_NAMES}
+    for profile in profiles.values():
+        p = profile.dropout["p"]
+        if not 0 <= p < 1:
+            raise ConfigError(f"{path}: key 'profiles.{profile.name}.dropout.p' must be in [0, 1), got {p}.")
+
+    root = path.parent
+    course, grading, data = raw["course"], raw["grading"], raw["data"]
+    # The environment's mirror is relative to the working directory, the file's to the file.
+    env_mirror = os.environ.get(ENV_MIRROR)
+    if env_mirror:
+        mirror: Path | None = Path(env_mirror).expanduser().resolve()
+    else:
+        mirror = (root / data["mirror"]).resolve() if data["mirror"] else None
+    return CourseConfig(
+        path=path,
+        root=root,
+        course_id=course["id"],
+        title=course["title"],
+        directories={kind: course[f"{kind}_directory"] for kind in
+                     ("source", "release", "submitted", "autograded", "feedback")},
+        exchange_root=(root / course["exchange_root"]).resolve(),
+        db_url=course["db_url"],
+        assignments=assignments,
+        late_policy=grading["late_policy"],
+        cell_timeout=grading["cell_timeout"],
+        memory_limit_mb=grading["memory_limit_mb"],
+        workers=grading["workers"] or (os.cpu_count() or 1),
+        show_hidden_tests=grading["show_hidden_tests"],
+        data_root=(root / data["root"]).resolve(),
+        data_mirror=mirror,
+        default_profile=default_profile,
+        profiles=profiles,
+    )

@@ -1,0 +1,56 @@
+"""The grade table printed after grading: one row per submission, one column per graded cell."""
+
+from __future__ import annotations
+
+from coursekit.config import CourseConfig
+from coursekit.nbgrader_settings import nbgrader_settings
+
+
+def grade_rows(config: CourseConfig, name: str) -> tuple[list[str], list[dict]]:
+    """(grade ids in notebook order, one dict per submission) read from nbgrader's gradebook."""
+    from nbgrader.api import Gradebook
+    assignment = config.assignment(name)
+    notebook = assignment.notebook.removesuffix(".ipynb")
+    grade_ids = list(assignment.points)
+    rows = []
+    db_url = nbgrader_settings(config)["CourseDirectory"]["db_url"]
+    with Gradebook(db_url, course_id=config.course_id) as gradebook:
+        for submission in sorted(gradebook.assignment_submissions(name), key=lambda s: s.student.id):
+            student = submission.student.id
+            cells = {}
+            for gid in grade_ids:
+                grade = gradebook.find_grade(gid, notebook, name, student)
+                cells[gid] = None if grade.needs_manual_grade else grade.score
+            rows.append({
+                "student": student,
+                "auto": submission.code_score,
+                "max_auto": submission.max_code_score,
+                "score": submission.score,
+                "max_score": submission.max_score,
+                "manual_pending": submission.needs_manual_grade,
+                "late_penalty": submission.late_submission_penalty,
+                "cells": cells,
+            })
+    return grade_ids, rows
+
+
+def grade_table(config: CourseConfig, name: str) -> str:
+    """A plain-text table: student, autograded score, each test cell's score."""
+    grade_ids, rows = grade_rows(config, name)
+    tests = [gid for gid in grade_ids if gid.startswith("test_")]
+    header = ["student", "auto"] + [gid.removeprefix("test_") for gid in tests] + ["status"]
+    lines = [header]
+    for row in rows:
+        status = "思考题 to grade by hand" if row["manual_pending"] else "graded"
+        if row["late_penalty"]:
+            status += f", late (-{row['late_penalty']:g})"
+        lines.append([row["student"], f"{row['auto']:g}/{row['max_auto']:g}"]
+                     + [_fmt(row["cells"][gid]) for gid in tests] + [status])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in lines]
+    text.insert(1, "  ".join("-" * width for width in widths))
+    return f"Grades for '{name}' (autograded points; 思考题 are graded by hand in formgrader)\n" + "\n".join(text)
+
+
+def _fmt(score: float | None) -> str:
+    return "-" if score is None else f"{score:g}"

@@ -1,0 +1,37 @@
+"""Translate course.toml into nbgrader's own options (used by nbgrader_config.py and tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coursekit.config import CourseConfig
+
+
+def sqlite_url_absolute(url: str, config: CourseConfig) -> str:
+    """A relative sqlite URL is relative to course.toml's folder, not to the working directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url[len(prefix):].startswith("/"):
+        return prefix + str(config.root / url[len(prefix):])
+    return url
+
+
+def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
+    """nbgrader's configurable options, as {class name: {trait: value}}."""
+    return {
+        "CourseDirectory": {
+            "course_id": config.course_id,
+            "root": str(config.root),
+            "source_directory": config.directories["source"],
+            "release_directory": config.directories["release"],
+            "submitted_directory": config.directories["submitted"],
+            "autograded_directory": config.directories["autograded"],
+            "feedback_directory": config.directories["feedback"],
+            "db_url": sqlite_url_absolute(config.db_url, config),
+        },
+        "Exchange": {"root": str(config.exchange_root)},
+        "ExecutePreprocessor": {"timeout": config.cell_timeout},
+        # Late work, judged against each assignment's due date in the gradebook.
+        "LateSubmissionPlugin": {"penalty_method": config.late_policy},
+        # A test cell deleted from a submission is put back from the gradebook and graded.
+        "OverwriteCells": {"add_missing_cells": True},
+    }

@@ -1,0 +1,87 @@
+"""The instructor notebook's structure: graded cells, points, test-cell shape, the lab's sections."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from coursekit.config import load_config
+from coursekit.release import check_points, notebook_points
+from coursekit.samples import answers, solution_text
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = load_config(ROOT / "course.toml")
+LAB2 = CONFIG.assignment("lab2")
+SOURCE = nbformat.read(CONFIG.directory("source") / "lab2" / LAB2.notebook, as_version=4)
+
+
+def nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def test_points_agree_with_course_toml_and_total_100():
+    check_points(CONFIG, "lab2")
+    assert notebook_points(CONFIG.directory("source") / "lab2" / LAB2.notebook) == {
+        k: float(v) for k, v in LAB2.points.items()}
+    assert LAB2.total_points == 100
+    manual = [gid for gid in LAB2.points if gid.startswith("answer_q")]
+    assert len(manual) == 5 and sum(LAB2.points[g] for g in manual) == 20
+
+
+def test_grade_ids_unique_and_every_graded_cell_well_formed():
+    ids = [nbgrader(c)["grade_id"] for c in SOURCE.cells if nbgrader(c)]
+    assert len(ids) == len(set(ids))
+    tests = [c for c in SOURCE.cells if nbgrader(c).get("grade") and not nbgrader(c).get("solution")]
+    assert [nbgrader(c)["grade_id"] for c in tests] == [g for g in LAB2.points if g.startswith("test_")]
+    for cell in tests:
+        gid = nbgrader(cell)["grade_id"]
+        assert nbgrader(cell)["locked"], gid
+        tree = ast.parse(cell.source)
+        assert isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant), \
+            f"{gid} starts with a one-line docstring"
+        visible, _, rest = cell.source.partition("### BEGIN HIDDEN TESTS")
+        assert rest and "### END HIDDEN TESTS" in rest, f"{gid} has hidden tests"
+        assert "assert_close(" in visible or "fail(" in visible, f"{gid} has a visible check"
+        assert "AssertionError" not in visible and "assert " not in visible.replace("assert_close", ""), \
+            f"{gid}: visible checks use the helpers that explain failures, not a bare assert"
+
+
+def test_manual_answers_are_markdown_with_rubric():
+    for cell in SOURCE.cells:
+        meta = nbgrader(cell)
+        if meta.get("grade") and meta.get("solution"):
+            assert cell.cell_type == "markdown"
+            assert "评分要点" in cell.source and "参考答案" in cell.source, meta["grade_id"]
+
+
+def test_solution_cells_are_the_student_tasks():
+    tasks = {"activations", "network", "l2_penalty", "dropout_layer"}
+    code_solutions = {nbgrader(c)["grade_id"] for c in SOURCE.cells
+                      if nbgrader(c).get("solution") and c.cell_type == "code"}
+    assert code_solutions == tasks
+    namespace: dict = {}
+    exec("import torch\nfrom torch import nn\n" + "\n".join(  # the answers are plain, importable Python
+        solution_text(c.source) for c in SOURCE.cells if nbgrader(c).get("grade_id") in tasks), namespace)
+    for name in ("MyReLU", "MySigmoid", "MyTanh", "Network", "l2_penalty", "dropout_layer"):
+        assert name in namespace
+
+
+def test_every_section_of_the_lab_is_there():
+    text = "\n".join(c.source for c in SOURCE.cells)
+    for needle in ("## 1. 激活函数", "## 2.", "## 3. 梯度消失", "## 4. ReLU 死亡", "## 5. L2 正则化", "## 6. Dropout",
+                   "思考题 1", "思考题 2", "思考题 3", "思考题 4", "思考题 5", "torch.arange(16",
+                   "weight_decay", "nn.Dropout", "plot_activations", "plot_vanishing", "plot_relu_death",
+                   "plot_weight_decay", "plot_dropout"):
+        assert needle in text, needle
+
+
+@pytest.mark.parametrize("gid", ["activations", "network", "l2_penalty", "dropout_layer"])
+def test_release_stub_raises_not_implemented(gid):
+    release = nbformat.read(CONFIG.directory("release") / "lab2" / LAB2.notebook, as_version=4)
+    cell = next(c for c in release.cells if nbgrader(c).get("grade_id") == gid)
+    assert "raise NotImplementedError()" in cell.source
+    assert '"""' in cell.source, "the signature keeps its docstring"
+    assert gid in answers(SOURCE)
