@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(b) load_mnist + iterate_batches:   median {med_b:.2f} s per epoch "
           f"(+ one-time load_mnist {load_time:.2f} s, not in the epoch time)")
     print(f"ratio a/b: {ratio:.2f}x (required >= {args.min_ratio}x)")
+    load_avg = os.getloadavg()[0]
+    print(f"load average (1 min) now {load_avg:.2f} on {os.cpu_count()} CPUs"
+          + (": other jobs are competing for the CPU, figures are unreliable"
+             if load_avg > (os.cpu_count() or 1) + 0.5 else ""))
     if abs(losses["a"] - losses["b"]) > 1e-4:
         print(f"note: the mean losses differ ({losses['a']:.6f} vs {losses['b']:.6f}): the "
               f"batch orders no longer coincide (DataLoader's use of its generator changed?); "

@@ -28,6 +28,26 @@ def fail(message: str) -> None:
     raise CheckFailed(message)
 
 
+@contextmanager
+def explain(what: str) -> Iterator[None]:
+    """Turn a crash inside student code into a failure that says what happened, in words.
+
+        with explain("MyReLU"):
+            assert_close("MyReLU()(x)", MyReLU()(x), torch.relu(x), x)
+
+    NotImplementedError becomes "not implemented yet"; any other exception (except a
+    failed check) becomes "raised <type>: <message>" naming `what`.
+    """
+    try:
+        yield
+    except NotImplementedError:
+        fail(f"{what} 还没有实现：把 raise NotImplementedError() 换成你的代码。")
+    except AssertionError:
+        raise
+    except Exception as err:  # student code can raise anything; report it, don't crash the grader
+        raise CheckFailed(f"调用 {what} 时出错：{type(err).__name__}: {err}") from err
+
+
 def short(value: Any, limit: int = 6) -> str:
     """A one-line description of a tensor (first few values, dtype, shape) or other value."""
     if not isinstance(value, torch.Tensor):
@@ -39,14 +59,14 @@ def short(value: Any, limit: int = 6) -> str:
     return f"[{values}{more}] (dtype={str(value.dtype).removeprefix('torch.')}, shape={tuple(value.shape)})"
 
 
-def assert_tensor_like(what: str, got: Any, like: torch.Tensor, inputs: str) -> None:
+def assert_tensor_like(what: str, got: Any, like: torch.Tensor, inputs: str, hint: str = "") -> None:
     """`got` must be a tensor with the shape, dtype and device of `like`."""
     if not isinstance(got, torch.Tensor):
         fail(f"{what} 应该返回一个 torch.Tensor，但对输入 {inputs} 返回了 {type(got).__name__}: {short(got)}。"
              f"提示：检查函数是否有 return 语句。")
     if tuple(got.shape) != tuple(like.shape):
         fail(f"{what} 输出的形状不对：输入 {inputs}，期望形状 {tuple(like.shape)}，得到 {tuple(got.shape)}。"
-             f"提示：激活函数是逐元素运算，输出形状应与输入相同。")
+             + (f"提示：{hint}" if hint else "提示：逐元素运算的输出形状应与输入相同。"))
     if got.dtype != like.dtype:
         fail(f"{what} 改变了 dtype：输入 {inputs}，期望 {like.dtype}，得到 {got.dtype}。"
              f"提示：用 torch.zeros_like(x)/torch.ones_like(x) 或 .to(x.dtype)，"
@@ -60,7 +80,7 @@ def assert_close(what: str, got: Any, expected: torch.Tensor, x: torch.Tensor, h
                  rtol: float | None = None, atol: float | None = None) -> None:
     """`got` must equal `expected` within the dtype's tolerance, with no spurious nan/inf."""
     inputs = short(x)
-    assert_tensor_like(what, got, expected, inputs)
+    assert_tensor_like(what, got, expected, inputs, hint)
     default_rtol, default_atol = TOLERANCES.get(expected.dtype, (1e-5, 1e-6))
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
@@ -116,6 +136,43 @@ def forbidden_in_source(obj: Any) -> list[str]:
     return sorted(found)
 
 
+def _builtin_activations() -> dict[int, str]:
+    """id -> label of every PyTorch callable that computes ReLU, sigmoid or tanh."""
+    functional = torch.nn.functional
+    found = {id(functional): "torch.nn.functional"}
+    for owner, attr, label in _patch_targets():
+        found[id(getattr(owner, attr))] = label
+    for cls in (torch.nn.ReLU, torch.nn.Sigmoid, torch.nn.Tanh):
+        found[id(cls)] = f"nn.{cls.__name__}"
+    return found
+
+
+def _code_names(code) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names |= _code_names(const)
+    return names
+
+
+def forbidden_globals(cls: type) -> list[str]:
+    """Built-in activations reachable by the global names that `cls`'s methods use, aliases included
+    (``from torch import sigmoid as s`` binds the same object under another name)."""
+    builtins = _builtin_activations()
+    found = set()
+    for member in vars(cls).values():
+        function = getattr(member, "__func__", member)
+        code = getattr(function, "__code__", None)
+        if code is None:
+            continue
+        namespace = function.__globals__
+        for name in _code_names(code):
+            value = namespace.get(name)
+            if value is not None and id(value) in builtins:
+                found.add(f"{builtins[id(value)]}（名为 {name}）" if builtins[id(value)].split(".")[-1] != name else builtins[id(value)])
+    return sorted(found)
+
+
 def _patch_targets() -> list[tuple[Any, str, str]]:
     functional = torch.nn.functional
     return [
@@ -159,7 +216,7 @@ def assert_no_builtin_activation(cls: type, x: torch.Tensor) -> None:
         obj = cls()
         obj(x.clone())
         obj.derivative(x.clone())
-    mentioned = forbidden_in_source(cls)
+    mentioned = forbidden_in_source(cls) + forbidden_globals(cls)
     if calls or mentioned:
         used = ", ".join(sorted(set(calls) | set(mentioned)))
         fail(f"{name} 用到了 PyTorch 现成的激活函数（{used}）。本练习要求只用基本张量运算"

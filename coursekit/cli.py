@@ -99,6 +99,10 @@ def cmd_autograde(config: CourseConfig, args: argparse.Namespace) -> None:
     if not students:
         raise CommandError(f"no submissions of '{name}' in {submitted}: run `python -m coursekit samples` "
                            f"or `nbgrader collect {name}` first.")
+    from coursekit.release import assignment_in_gradebook
+    if not assignment_in_gradebook(config, name):
+        raise CommandError(f"the gradebook has no assignment '{name}' yet: run `python -m coursekit build {name}` "
+                           f"first (it registers the assignment's test cells and due date with nbgrader).")
     say(f"autograding {len(students)} submission(s) of '{name}' with nbgrader")
     failures = []
     for student in tqdm(students, desc="autograde", unit="student"):
@@ -111,7 +115,9 @@ def cmd_autograde(config: CourseConfig, args: argparse.Namespace) -> None:
             continue
         tqdm.write(f"[coursekit] {student}: graded in {time.perf_counter() - started:.1f} s")
     if failures:
-        raise CommandError(f"could not autograde: {', '.join(failures)} (the others were graded)")
+        graded = len(students) - len(failures)
+        raise CommandError(f"could not autograde {len(failures)} of {len(students)} submission(s): "
+                           f"{', '.join(failures)} ({graded} graded)")
 
 
 def cmd_feedback(config: CourseConfig, args: argparse.Namespace) -> None:

@@ -46,9 +46,33 @@ def register_assignment(config: CourseConfig, name: str) -> None:
         gradebook.update_or_create_assignment(name, duedate=due)
 
 
+def assignment_in_gradebook(config: CourseConfig, name: str) -> bool:
+    """Whether nbgrader's gradebook knows the assignment and its notebooks (set by `build`)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    db_url = nbgrader_settings(config)["CourseDirectory"]["db_url"]
+    with Gradebook(db_url, course_id=config.course_id) as gradebook:
+        try:
+            return bool(gradebook.find_assignment(name).notebooks)
+        except MissingEntry:
+            return False
+
+
 def build_release(config: CourseConfig, name: str, run_nbgrader: Callable[..., object]) -> Path:
     """Check the points, register the due date, and run `nbgrader generate_assignment --force`."""
     check_points(config, name)
     register_assignment(config, name)
     run_nbgrader(config, "generate_assignment", name, "--force", quiet=True)
     return config.directory("release") / name
+
+
+def copy_course(root: Path, dest: Path, with_release: bool = True) -> Path:
+    """A scratch copy of the course (configuration, source/, release/) in `dest`, for tests and
+    benchmarks that must not touch the real gradebook or submissions. Returns its course.toml."""
+    import shutil
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("course.toml", "nbgrader_config.py"):
+        shutil.copy(root / name, dest / name)
+    shutil.copytree(root / "source", dest / "source", dirs_exist_ok=True)
+    if with_release:
+        shutil.copytree(root / "release", dest / "release", dirs_exist_ok=True)
+    return dest / "course.toml"

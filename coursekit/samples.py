@@ -61,6 +61,15 @@ def replace_once(old: str, new: str) -> Callable[[str], str]:
     return edit
 
 
+def chain(*edits: Callable[[str], str]) -> Callable[[str], str]:
+    """Several edits of one answer, applied in order."""
+    def edit(text: str) -> str:
+        for step in edits:
+            text = step(text)
+        return text
+    return edit
+
+
 #: The samples the demo grades.
 DEMO_SAMPLES = (
     Sample("reference", "the instructor's answers everywhere"),
@@ -104,3 +113,17 @@ def write_samples(release_path: Path, source_path: Path, submitted_dir: Path, as
         (folder / "timestamp.txt").write_text(timestamp + "\n")
         written.append(target)
     return written
+
+
+#: experiment check -> (the typical mistake it must catch, the edits that plant it in the reference)
+EXPERIMENT_MISTAKES = {
+    "test_gradient_vanishing": ("forward without any activation", {
+        "network": chain(replace_once("h = self.activation(self.input_layer(X))", "h = self.input_layer(X)"),
+                         replace_once("h = self.activation(layer(h))", "h = layer(h)"))}),
+    "test_relu_death": ("'ReLU' that never outputs 0 (absolute value)", {
+        "activations": replace_once("return torch.where(x > 0, x, torch.zeros_like(x))", "return x.abs()")}),
+    "test_weight_decay": ("l2_penalty that always returns 0", {
+        "l2_penalty": replace_once("return torch.sum(w.pow(2)) / 2", "return torch.zeros((), dtype=w.dtype)")}),
+    "test_dropout_experiment": ("dropout_layer that never drops (returns X)", {
+        "dropout_layer": replace_once("return mask * X / (1.0 - dropout)", "return X")}),
+}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import nbformat
 import pytest
 
 from coursekit.config import load_config
+from coursekit.release import copy_course
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = load_config(ROOT / "course.toml")
@@ -58,9 +58,7 @@ def significant(lines: list[str]) -> set[str]:
 def fresh_release(tmp_path_factory) -> Path:
     """release/ regenerated from source/ by the project's own command, in a scratch copy of the course."""
     course = tmp_path_factory.mktemp("course")
-    for name in ("course.toml", "nbgrader_config.py"):
-        shutil.copy(ROOT / name, course / name)
-    shutil.copytree(ROOT / "source", course / "source")
+    copy_course(ROOT, course, with_release=False)
     subprocess.run([sys.executable, "-m", "coursekit", "--config", str(course / "course.toml"), "build"],
                    cwd=course, check=True, capture_output=True, text=True)
     return course / "release"
@@ -90,7 +88,8 @@ def test_release_has_no_solution_or_hidden_test(source_path, release_path):
         public |= significant(unmarked_lines(cell.source))
     secret -= public  # a line the student is shown anyway (e.g. an import) is no secret
     assert len(secret) > 50, "the source notebook should have solutions and hidden tests to protect"
-    leaked = sorted(line for line in secret if line in release_text)
+    release_lines = {line.strip() for line in release_text.splitlines()}
+    leaked = sorted(secret & release_lines)
     assert not leaked, f"release/ contains solution or hidden-test lines: {leaked[:5]}"
     assert not re.search(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)", release_text)
 

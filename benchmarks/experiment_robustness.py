@@ -1,0 +1,50 @@
+"""How robust are the hidden experiment checks? Pass counts over many seeds.
+
+For each seed, the instructor notebook is replayed at the grading scale (the exact hidden-test
+code the autograder runs, see coursekit.replay) with the reference solution, and with one typical
+wrong answer per experiment. A good check passes for the reference on every seed and fails for
+the wrong answer on every seed.
+
+    python benchmarks/experiment_robustness.py [--seeds 20] [--wrong-seeds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from coursekit.replay import EXPERIMENT_CELLS, replay
+from coursekit.samples import EXPERIMENT_MISTAKES as WRONG
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "source" / "lab2" / "lab2.ipynb"
+CHECKS = list(WRONG)
+
+def run_check(check: str, seed: int, edits=None) -> bool:
+    """Replay up to `check`, skipping the other experiments, and say whether it passed."""
+    skip = frozenset(EXPERIMENT_CELLS[other] for other in CHECKS if other != check)
+    return replay(SOURCE, seed=seed, edits=edits, stop_after=check, skip=skip)[check].passed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=20, help="seeds for the reference solution")
+    parser.add_argument("--wrong-seeds", type=int, default=5, help="seeds for each wrong answer")
+    args = parser.parse_args()
+    ok = True
+    print(f"{'check':<26} {'reference passes':>17} {'wrong answer fails':>19}  wrong answer")
+    for check in CHECKS:
+        started = time.perf_counter()
+        passes = sum(run_check(check, seed) for seed in range(args.seeds))
+        description, edits = WRONG[check]
+        caught = sum(not run_check(check, seed, edits) for seed in range(args.wrong_seeds))
+        ok &= passes == args.seeds and caught == args.wrong_seeds
+        print(f"{check:<26} {passes:>11}/{args.seeds:<5} {caught:>13}/{args.wrong_seeds:<5}  {description}"
+              f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

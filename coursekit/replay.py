@@ -1,0 +1,98 @@
+"""Replay the instructor notebook in this process, cell by cell, at the grading scale.
+
+Used by ``benchmarks/experiment_robustness.py`` and the tests to ask "does each hidden check
+hold for the reference solution on seed s, and fail for a known wrong answer?" with exactly
+the test code the autograder runs (the source notebook's cells, hidden tests included),
+without starting nbgrader or a kernel. Solution cells run the instructor's answer, optionally
+edited to plant a bug (see :mod:`coursekit.samples`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from coursekit.samples import grade_id, is_solution, solution_text
+
+
+#: hidden experiment check -> the notebook cell that runs its experiment
+EXPERIMENT_CELLS = {
+    "test_gradient_vanishing": "run_vanishing",
+    "test_relu_death": "run_relu_death",
+    "test_weight_decay": "run_weight_decay",
+    "test_dropout_experiment": "run_dropout",
+}
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """What happened when one cell ran: passed, or the exception type and message."""
+
+    grade_id: str
+    passed: bool
+    error: str = ""
+
+
+@contextmanager
+def _grading_environment() -> None:
+    saved = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = saved
+
+
+def replay(source_path: Path, *, seed: int | None = None,
+           edits: Mapping[str, Callable[[str], str]] | None = None,
+           stop_after: str | None = None, skip: frozenset[str] = frozenset()) -> dict[str, CellOutcome]:
+    """Run the code cells of `source_path` in order, as nbgrader would at the grading scale.
+
+    seed: replaces the profile's seed (and reseeds torch's global RNG, as the setup cell does).
+    edits: grade_id -> edit of that solution cell's answer.
+    stop_after: the grade_id of the last cell to run; skip: grade_ids not to run.
+    Returns grade_id -> outcome for every cell that ran (cells without a grade_id are
+    named by their position).
+    """
+    import matplotlib.pyplot as plt
+    import torch
+
+    edits = dict(edits or {})
+    nb = nbformat.read(source_path, as_version=4)
+    namespace: dict = {"__name__": "__replay__"}
+    outcomes: dict[str, CellOutcome] = {}
+    with _grading_environment():
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            gid = grade_id(cell) or f"cell{index}"
+            if gid in skip:
+                continue
+            source = solution_text(cell.source) if is_solution(cell) else cell.source
+            if gid in edits:
+                source = edits[gid](source)
+            try:
+                exec(compile(source, f"<{source_path.name}:{gid}>", "exec"), namespace)  # noqa: S102
+                outcomes[gid] = CellOutcome(gid, True)
+            except Exception as err:  # a failing cell is an outcome, as in nbgrader's run
+                outcomes[gid] = CellOutcome(gid, False, f"{type(err).__name__}: {err}")
+            finally:
+                plt.close("all")
+            if gid == "setup" and seed is not None:
+                session = namespace["session"]
+                namespace["session"] = dataclasses.replace(
+                    session, profile=dataclasses.replace(session.profile, seed=seed))
+                torch.manual_seed(seed)
+            if gid == stop_after:
+                break
+    return outcomes

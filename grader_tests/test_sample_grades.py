@@ -1,0 +1,83 @@
+"""The demo's samples get exactly the marks they deserve, each lost mark with a reason."""
+
+from __future__ import annotations
+
+import nbformat
+
+from coursekit.gradetable import grade_rows
+
+TESTS = ["test_relu", "test_sigmoid", "test_tanh", "test_network_forward", "test_gradient_vanishing",
+         "test_relu_death", "test_l2_penalty", "test_weight_decay", "test_dropout_layer", "test_dropout_experiment"]
+# Which autograded cells each sample loses (all others score full points).
+EXPECTED_LOST = {
+    "reference": set(),
+    "blank": set(TESTS),
+    # no 1/(1-p) scaling: the unit test fails, and the experiment's eval-mode network sees
+    # activations twice as large as in training, so its loss gap grows instead of shrinking.
+    "partial": {"test_dropout_layer", "test_dropout_experiment"},
+}
+
+
+def rows_by_student(config):
+    _, rows = grade_rows(config, "lab2")
+    return {row["student"]: row for row in rows}
+
+
+def test_each_sample_scores_exactly_what_it_deserves(graded_config):
+    rows = rows_by_student(graded_config)
+    points = graded_config.assignment("lab2").points
+    assert set(rows) == set(EXPECTED_LOST)
+    for student, lost in EXPECTED_LOST.items():
+        cells = rows[student]["cells"]
+        expected = {gid: (0.0 if gid in lost else float(points[gid])) for gid in TESTS}
+        assert {gid: cells[gid] for gid in TESTS} == expected, student
+        assert rows[student]["auto"] == sum(expected.values())
+    assert rows["reference"]["auto"] == rows["reference"]["max_auto"] == 80
+    assert rows["partial"]["auto"] == 58
+
+
+def failure_messages(config, student) -> dict[str, str]:
+    """grade_id -> the error the test cell raised, from the autograded notebook."""
+    path = config.directory("autograded") / student / "lab2" / "lab2.ipynb"
+    messages = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        for output in cell.get("outputs", []):
+            if output.output_type == "error" and gid in TESTS:
+                messages[gid] = f"{output.ename}: {output.evalue}"
+    return messages
+
+
+def test_every_lost_mark_has_a_reason_in_words(graded_config):
+    for student, lost in EXPECTED_LOST.items():
+        messages = failure_messages(graded_config, student)
+        assert set(messages) == lost, student
+        for gid, message in messages.items():
+            assert message.startswith("CheckFailed: "), (student, gid, message)
+            assert len(message) > 30, (student, gid, message)
+    blank = failure_messages(graded_config, "blank")
+    assert "还没有实现" in blank["test_relu"] and "MyReLU" in blank["test_relu"]
+    assert "没有跑完" in blank["test_dropout_experiment"]
+    partial = failure_messages(graded_config, "partial")
+    assert "1 - dropout" in partial["test_dropout_layer"] and "期望" in partial["test_dropout_layer"]
+
+
+def test_feedback_html_exists_and_shows_the_reason_and_the_figures(graded_config):
+    feedback = graded_config.directory("feedback") / "partial" / "lab2" / "lab2.html"
+    html = feedback.read_text(encoding="utf-8")
+    assert "1 - dropout" in html
+    assert html.count("data:image/png;base64") >= 4, "the experiments' figures are embedded"
+    for student in EXPECTED_LOST:
+        assert (graded_config.directory("feedback") / student / "lab2" / "lab2.html").is_file()
+
+
+def test_grading_is_deterministic(graded_course, graded_config):
+    """Autograding the same submission again gives the same scores."""
+    from grader_tests.conftest import coursekit
+
+    before = rows_by_student(graded_config)["reference"]["cells"]
+    result = coursekit(graded_course, "autograde", "--student", "partial")
+    assert result.returncode == 0, result.stderr
+    rows = rows_by_student(graded_config)
+    assert rows["reference"]["cells"] == before
+    assert rows["partial"]["auto"] == 58

@@ -1,0 +1,34 @@
+"""The hidden experiment checks hold for the reference on several seeds and catch the typical mistakes.
+
+benchmarks/experiment_robustness.py runs the same on 20 seeds; this test keeps 5 in CI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coursekit.replay import EXPERIMENT_CELLS, replay
+from coursekit.samples import EXPERIMENT_MISTAKES
+
+SOURCE = Path(__file__).resolve().parents[1] / "source" / "lab2" / "lab2.ipynb"
+SEEDS = range(5)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_reference_passes_every_test_cell(seed):
+    outcomes = replay(SOURCE, seed=seed)
+    failed = {gid: o.error for gid, o in outcomes.items() if gid.startswith("test_") and not o.passed}
+    assert not failed
+    assert sum(gid.startswith("test_") for gid in outcomes) == 10
+
+
+@pytest.mark.parametrize("check", list(EXPERIMENT_MISTAKES))
+def test_typical_mistake_fails_its_experiment_check_on_every_seed(check):
+    description, edits = EXPERIMENT_MISTAKES[check]
+    skip = frozenset(cell for other, cell in EXPERIMENT_CELLS.items() if other != check)
+    for seed in SEEDS:
+        outcome = replay(SOURCE, seed=seed, edits=edits, stop_after=check, skip=skip)[check]
+        assert not outcome.passed, f"seed {seed}: '{description}' passed {check}"
+        assert outcome.error.startswith("CheckFailed: "), outcome.error
