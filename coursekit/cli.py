@@ -16,13 +16,14 @@ settings through nbgrader_config.py.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from coursekit.config import ENV_CONFIG, ConfigError, CourseConfig, load_config
+from coursekit.config import ENV_CONFIG, ENV_MIRROR, ConfigError, CourseConfig, load_config
 from coursekit.data import DataError
 from coursekit.profiles import ProfileError
 
@@ -83,23 +84,27 @@ def cmd_samples(config: CourseConfig, args: argparse.Namespace) -> None:
         say(f"sample '{sample.student}': {sample.description} -> {path.relative_to(config.root)}")
 
 
-def _timestamp_before(due) -> str:
+def _timestamp_before(due: dt.datetime) -> str:
     """An nbgrader timestamp one day before the due date (the samples are on time)."""
-    import datetime as dt
     moment = (due - dt.timedelta(days=1)).astimezone(dt.timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
 def cmd_autograde(config: CourseConfig, args: argparse.Namespace) -> None:
     from tqdm import tqdm
+
+    from coursekit.release import assignment_in_gradebook
     name = default_assignment(config, args.assignment)
     submitted = config.directory("submitted")
-    students = args.student or sorted(p.name for p in submitted.iterdir()
-                                      if (p / name).is_dir()) if submitted.is_dir() else []
+    if args.student:
+        students = list(args.student)
+    elif submitted.is_dir():
+        students = sorted(p.name for p in submitted.iterdir() if (p / name).is_dir())
+    else:
+        students = []
     if not students:
         raise CommandError(f"no submissions of '{name}' in {submitted}: run `python -m coursekit samples` "
                            f"or `nbgrader collect {name}` first.")
-    from coursekit.release import assignment_in_gradebook
     if not assignment_in_gradebook(config, name):
         raise CommandError(f"the gradebook has no assignment '{name}' yet: run `python -m coursekit build {name}` "
                            f"first (it registers the assignment's test cells and due date with nbgrader).")
@@ -175,8 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     use_this_environment()
     try:
         config = load_config(args.config)
+        # Children (nbgrader, its kernels) run in other folders: give them absolute paths.
         if args.config:
-            os.environ[ENV_CONFIG] = str(config.path)  # nbgrader and kernels see the same file
+            os.environ[ENV_CONFIG] = str(config.path)
+        if config.data_mirror is not None:
+            os.environ[ENV_MIRROR] = str(config.data_mirror)  # nbgrader and kernels see the same file
         COMMANDS[args.command][0](config, args)
     except (ConfigError, CommandError, DataError, ProfileError) as err:
         print(f"coursekit {args.command}: {err}", file=sys.stderr)

@@ -41,8 +41,23 @@ class LabSession:
         return self._mnist
 
 
+def show_figures_inline() -> None:
+    """In a Jupyter kernel, draw figures inline even if MPLBACKEND names another backend
+    (an inherited MPLBACKEND=Agg would silently drop every figure from the notebook and
+    from the feedback)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell":
+        shell.run_line_magic("matplotlib", "inline")
+
+
 def start(quiet: bool = False) -> LabSession:
-    """Choose profile and device (printed once), set torch's thread count, return the session."""
+    """Choose profile and device (printed once), set torch's thread count, make figures show
+    inline, and return the session."""
+    show_figures_inline()
     config = load_config()
     choice = select_profile(config)
     device = choose_device()

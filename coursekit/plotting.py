@@ -38,11 +38,12 @@ def plot_activations(x: torch.Tensor, mine: Mapping[str, tuple[torch.Tensor, tor
 
 
 def plot_vanishing(result: VanishingResult) -> Figure:
-    """Training accuracy per epoch, and mean |grad| per layer (log scale) for each activation."""
+    """Training accuracy per step (smoothed), mean |grad| per layer (log scale), and the input
+    layer's mean |grad| per step, for each activation."""
     fig, (ax_acc, ax_layers, ax_steps) = plt.subplots(1, 3, figsize=(16, 4.5))
-    for act, acc in result.train_acc.items():
-        ax_acc.plot(range(1, len(acc) + 1), [100 * a for a in acc], marker="o", label=act)
-    ax_acc.set(title="Training accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    for act, acc in result.batch_acc.items():
+        ax_acc.plot(range(1, len(acc) + 1), 100 * running_mean(acc, max(1, len(acc) // 10)), label=act)
+    ax_acc.set(title="Training accuracy (batch, running mean)", xlabel="step", ylabel="accuracy (%)")
     for act in result.grad_means:
         ax_layers.semilogy(result.layer_means(act), marker="o", label=act)
         ax_steps.semilogy(result.grad_means[act][:, 0], label=act)
@@ -54,6 +55,14 @@ def plot_vanishing(result: VanishingResult) -> Figure:
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def running_mean(values: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean of the last `window` values at each position (fewer at the start)."""
+    sums = torch.cumsum(values.double(), 0)
+    shifted = torch.cat([torch.zeros(window, dtype=sums.dtype), sums])[: len(sums)]
+    counts = torch.clamp(torch.arange(1, len(values) + 1), max=window)
+    return ((sums - shifted) / counts).float()
 
 
 def plot_relu_death(result: DeathResult) -> Figure:

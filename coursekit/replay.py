@@ -10,9 +10,10 @@ edited to plant a bug (see :mod:`coursekit.samples`).
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
-from collections.abc import Callable, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,18 +33,20 @@ EXPERIMENT_CELLS = {
 
 @dataclass(frozen=True)
 class CellOutcome:
-    """What happened when one cell ran: passed, or the exception type and message."""
+    """What happened when one cell ran: passed, or the exception type and message; what it printed."""
 
     grade_id: str
     passed: bool
     error: str = ""
+    output: str = ""
 
 
 @contextmanager
-def _grading_environment() -> None:
+def _grading_environment() -> Iterator[None]:
+    """NBGRADER_EXECUTION=autograde while replaying, restored afterwards (child processes
+    started later must not inherit it)."""
     saved = os.environ.get("NBGRADER_EXECUTION")
     os.environ["NBGRADER_EXECUTION"] = "autograde"
-    os.environ.setdefault("MPLBACKEND", "Agg")
     try:
         yield
     finally:
@@ -64,8 +67,11 @@ def replay(source_path: Path, *, seed: int | None = None,
     Returns grade_id -> outcome for every cell that ran (cells without a grade_id are
     named by their position).
     """
-    import matplotlib.pyplot as plt
+    import matplotlib
     import torch
+
+    matplotlib.use("Agg")  # this process only: figures are drawn and discarded, nothing is shown
+    import matplotlib.pyplot as plt
 
     edits = dict(edits or {})
     nb = nbformat.read(source_path, as_version=4)
@@ -81,11 +87,13 @@ def replay(source_path: Path, *, seed: int | None = None,
             source = solution_text(cell.source) if is_solution(cell) else cell.source
             if gid in edits:
                 source = edits[gid](source)
+            printed = io.StringIO()
             try:
-                exec(compile(source, f"<{source_path.name}:{gid}>", "exec"), namespace)  # noqa: S102
-                outcomes[gid] = CellOutcome(gid, True)
+                with redirect_stdout(printed):
+                    exec(compile(source, f"<{source_path.name}:{gid}>", "exec"), namespace)  # noqa: S102
+                outcomes[gid] = CellOutcome(gid, True, output=printed.getvalue())
             except Exception as err:  # a failing cell is an outcome, as in nbgrader's run
-                outcomes[gid] = CellOutcome(gid, False, f"{type(err).__name__}: {err}")
+                outcomes[gid] = CellOutcome(gid, False, f"{type(err).__name__}: {err}", printed.getvalue())
             finally:
                 plt.close("all")
             if gid == "setup" and seed is not None:

@@ -25,17 +25,24 @@ def generator(seed: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def init_parameters(model: nn.Module, gen: torch.Generator) -> nn.Module:
-    """Re-initialise every Linear and Conv2d like PyTorch's default, drawing from `gen`.
+def init_parameters(model: nn.Module, gen: torch.Generator, scheme: str = "default") -> nn.Module:
+    """Re-initialise every Linear and Conv2d, drawing from `gen`.
 
-    PyTorch's default is Kaiming-uniform with a = sqrt(5) for weights and
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for biases; doing it here from a generator makes a
+    scheme "default" is PyTorch's own: Kaiming-uniform with a = sqrt(5) for weights
+    (std = 1/sqrt(3 fan_in)). scheme "he" is He/Kaiming-normal for ReLU
+    (std = sqrt(2 / fan_in)), which keeps the signal's size through deep ReLU layers.
+    Biases are U(-1/sqrt(fan_in), 1/sqrt(fan_in)) in both. Drawing from a generator makes a
     run reproducible without touching the global RNG.
     """
+    if scheme not in ("default", "he"):
+        raise ValueError(f"unknown initialisation scheme {scheme!r}: use 'default' or 'he'")
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             weight = module.weight
-            nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=gen)
+            if scheme == "he":
+                nn.init.kaiming_normal_(weight, nonlinearity="relu", generator=gen)
+            else:
+                nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=gen)
             if module.bias is not None:
                 fan_in = weight[0].numel()
                 bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0

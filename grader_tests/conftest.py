@@ -22,7 +22,8 @@ def mirror_path() -> Path:
 
 def coursekit(config_path: Path, *args: str) -> subprocess.CompletedProcess:
     """Run `python -m coursekit --config ... ARGS` in the scratch course, as an instructor would."""
-    env = {**os.environ, "COURSE_DATA_MIRROR": str(mirror_path())}
+    # MPLBACKEND=Agg on purpose: an instructor's shell may have it, and feedback must keep its figures.
+    env = {**os.environ, "COURSE_DATA_MIRROR": str(mirror_path()), "MPLBACKEND": "Agg"}
     return subprocess.run([sys.executable, "-m", "coursekit", "--config", str(config_path), *args],
                           cwd=config_path.parent, env=env, capture_output=True, text=True)
 

@@ -32,3 +32,18 @@ def test_typical_mistake_fails_its_experiment_check_on_every_seed(check):
         outcome = replay(SOURCE, seed=seed, edits=edits, stop_after=check, skip=skip)[check]
         assert not outcome.passed, f"seed {seed}: '{description}' passed {check}"
         assert outcome.error.startswith("CheckFailed: "), outcome.error
+
+
+def test_replay_captures_what_cells_print_and_can_stop_early():
+    outcomes = replay(SOURCE, seed=0, stop_after="test_network_forward")
+    assert list(outcomes)[-1] == "test_network_forward"
+    assert "profile = grading" in outcomes["setup"].output
+    assert outcomes["activations_selfcheck"].passed and "自查通过" in outcomes["activations_selfcheck"].output
+
+
+def test_replay_leaves_the_environment_as_it_was():
+    import os
+
+    before = {key: os.environ.get(key) for key in ("NBGRADER_EXECUTION", "MPLBACKEND")}
+    replay(SOURCE, seed=0, stop_after="setup")
+    assert {key: os.environ.get(key) for key in before} == before

@@ -70,3 +70,14 @@ def test_history_gaps_average_the_last_evaluations():
                 train_acc=[0.5, 0.9, 1.0], test_acc=[0.5, 0.7, 0.8])
     assert abs(h.loss_gap(2) - ((0.9 - 0.5) + (0.7 - 0.1)) / 2) < 1e-12
     assert abs(h.acc_gap(1) - 0.2) < 1e-12
+
+
+def test_he_init_has_the_relu_scale_and_unknown_schemes_are_refused():
+    import pytest
+
+    linear = init_parameters(nn.Linear(400, 300), generator(0), "he")
+    assert abs(linear.weight.std().item() - (2 / 400) ** 0.5) < 0.003
+    default = init_parameters(nn.Linear(400, 300), generator(0))
+    assert abs(default.weight.std().item() - (1 / (3 * 400)) ** 0.5) < 0.002
+    with pytest.raises(ValueError, match="unknown initialisation scheme 'xavier'"):
+        init_parameters(linear, generator(0), "xavier")

@@ -1,0 +1,55 @@
+"""The coursekit command: clear one-line errors with exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coursekit.cli import parser
+from coursekit.release import copy_course
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def coursekit(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "coursekit", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+
+
+def test_every_command_is_there():
+    commands = parser()._subparsers._group_actions[0].choices  # argparse keeps them here
+    assert {"setup-data", "build", "samples", "autograde", "feedback", "grades", "demo"} <= set(commands)
+
+
+def test_bad_course_toml_is_reported_in_one_line(tmp_path):
+    config_path = copy_course(ROOT, tmp_path, with_release=False)
+    config_path.write_text(config_path.read_text().replace("workers = 0", "workers = \"many\""))
+    result = coursekit("--config", str(config_path), "grades")
+    assert result.returncode == 2
+    assert "grading.workers" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_assignment_names_the_known_ones():
+    result = coursekit("build", "lab9")
+    assert result.returncode == 2
+    assert "no assignment named 'lab9'; known: lab2" in result.stderr
+
+
+def test_setup_data_with_a_missing_mirror_says_what_to_do(tmp_path):
+    config_path = copy_course(ROOT, tmp_path, with_release=False)
+    import os
+    env = {**os.environ, "COURSE_DATA_MIRROR": str(tmp_path / "no-such-mirror")}
+    result = coursekit("--config", str(config_path), "setup-data", env=env)
+    assert result.returncode == 2
+    assert "COURSE_DATA_MIRROR" in result.stderr and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists(), "the data root is left as it was"
+
+
+@pytest.mark.parametrize("argv", [["autograde", "--student", "a", "--student", "b"], ["samples", "lab2"]])
+def test_arguments_parse(argv):
+    args = parser().parse_args(argv)
+    assert args.command == argv[0]
