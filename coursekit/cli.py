@@ -6,6 +6,7 @@
     autograde [ASSIGNMENT] [--student ID ...]   nbgrader autograde, one student at a time
     feedback [ASSIGNMENT] nbgrader generate_feedback
     grades [ASSIGNMENT]   print the grade table from the gradebook
+    report [ASSIGNMENT]   the class report: reports/ASSIGNMENT/index.html and a text summary
     demo                  all of the above, in order, for the sample submissions
 
 Every command reads course.toml (found upwards from the working directory, or $COURSE_TOML)
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 import time
@@ -108,21 +110,37 @@ def cmd_autograde(config: CourseConfig, args: argparse.Namespace) -> None:
     if not assignment_in_gradebook(config, name):
         raise CommandError(f"the gradebook has no assignment '{name}' yet: run `python -m coursekit build {name}` "
                            f"first (it registers the assignment's test cells and due date with nbgrader).")
+    from coursekit.report import record_grading_failures
     say(f"autograding {len(students)} submission(s) of '{name}' with nbgrader")
-    failures = []
+    failures: dict[str, str] = {}
+    graded: list[str] = []
     for student in tqdm(students, desc="autograde", unit="student"):
         started = time.perf_counter()
-        try:
-            run_nbgrader(config, "autograde", name, f"--student={student}", "--force", quiet=True)
-        except CommandError as err:
-            failures.append(student)
-            say(f"{student}: {err}")
+        result = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", name, f"--student={student}",
+                                 "--force"], cwd=config.root, text=True, capture_output=True)
+        if result.returncode != 0:
+            failures[student] = nbgrader_reason(result.stderr)
+            tqdm.write(f"[coursekit] {student}: could not be graded: {failures[student]}")
             continue
+        graded.append(student)
         tqdm.write(f"[coursekit] {student}: graded in {time.perf_counter() - started:.1f} s")
+    record_grading_failures(config, name, graded, failures)
     if failures:
         graded = len(students) - len(failures)
         raise CommandError(f"could not autograde {len(failures)} of {len(students)} submission(s): "
                            f"{', '.join(failures)} ({graded} graded)")
+
+
+def nbgrader_reason(log: str) -> str:
+    """The most telling line of a failed nbgrader run's log: the last exception, else the last error."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if re.match(r"^[\w.]+(Error|Exception|Exit)\b.*:", line):
+            return line[:300]
+    for line in reversed(lines):
+        if "ERROR" in line or "CRITICAL" in line:
+            return line[:300]
+    return lines[-1][:300] if lines else "nbgrader failed without a message"
 
 
 def cmd_feedback(config: CourseConfig, args: argparse.Namespace) -> None:
@@ -138,8 +156,17 @@ def cmd_grades(config: CourseConfig, args: argparse.Namespace) -> None:
     print(grade_table(config, name))
 
 
+def cmd_report(config: CourseConfig, args: argparse.Namespace) -> None:
+    from coursekit.report import collect_report, text_table, write_report
+    name = default_assignment(config, args.assignment)
+    report = collect_report(config, name)
+    page = write_report(report, config.root / "reports" / name)
+    print(text_table(report))
+    say(f"class report: {page}")
+
+
 def cmd_demo(config: CourseConfig, args: argparse.Namespace) -> None:
-    for step in (cmd_setup_data, cmd_build, cmd_samples, cmd_autograde, cmd_feedback, cmd_grades):
+    for step in (cmd_setup_data, cmd_build, cmd_samples, cmd_autograde, cmd_feedback, cmd_grades, cmd_report):
         step(config, argparse.Namespace(assignment=None, student=None))
 
 
@@ -150,7 +177,8 @@ COMMANDS = {
     "autograde": (cmd_autograde, "autograde submissions with nbgrader"),
     "feedback": (cmd_feedback, "generate feedback HTML with nbgrader"),
     "grades": (cmd_grades, "print the grade table"),
-    "demo": (cmd_demo, "setup-data, build, samples, autograde, feedback, grades"),
+    "report": (cmd_report, "write the class report (HTML with figures) and print its summary"),
+    "demo": (cmd_demo, "setup-data, build, samples, autograde, feedback, grades, report"),
 }
 
 

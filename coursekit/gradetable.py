@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from coursekit.config import CourseConfig
 from coursekit.nbgrader_settings import nbgrader_settings
+from coursekit.report import read_grading_failures
 
 
 def grade_rows(config: CourseConfig, name: str) -> tuple[list[str], list[dict]]:
@@ -13,10 +14,13 @@ def grade_rows(config: CourseConfig, name: str) -> tuple[list[str], list[dict]]:
     notebook = assignment.notebook.removesuffix(".ipynb")
     grade_ids = list(assignment.points)
     rows = []
+    failed = read_grading_failures(config, name)
     db_url = nbgrader_settings(config)["CourseDirectory"]["db_url"]
     with Gradebook(db_url, course_id=config.course_id) as gradebook:
         for submission in sorted(gradebook.assignment_submissions(name), key=lambda s: s.student.id):
             student = submission.student.id
+            if student in failed:  # nbgrader keeps a record of a submission it failed to grade
+                continue
             cells = {}
             for gid in grade_ids:
                 grade = gradebook.find_grade(gid, notebook, name, student)
@@ -49,6 +53,8 @@ def grade_table(config: CourseConfig, name: str) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in lines]
     text.insert(1, "  ".join("-" * width for width in widths))
+    text += [f"{student}: could not be graded: {reason}" for student, reason in
+             sorted(read_grading_failures(config, name).items())]
     return f"Grades for '{name}' (autograded points; 思考题 are graded by hand in formgrader)\n" + "\n".join(text)
 
 

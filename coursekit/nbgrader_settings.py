@@ -34,4 +34,15 @@ def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
         "LateSubmissionPlugin": {"penalty_method": config.late_policy},
         # A test cell deleted from a submission is put back from the gradebook and graded.
         "OverwriteCells": {"add_missing_cells": True},
+        # Feedback: nbgrader's own steps plus a summary table, and (unless course.toml says
+        # show_hidden_tests = true) no hidden-test code in what students receive.
+        "GenerateFeedback": {"preprocessors": feedback_preprocessors(config)},
     }
+
+
+def feedback_preprocessors(config: CourseConfig) -> list[str]:
+    """nbgrader's GenerateFeedback steps, as import paths, in order."""
+    steps = ["nbgrader.preprocessors.GetGrades", "coursekit.feedback.SummarizeGrades"]
+    if not config.show_hidden_tests:
+        steps.append("coursekit.feedback.HideHiddenTests")
+    return steps + ["nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]

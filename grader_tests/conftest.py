@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,13 +30,36 @@ def coursekit(config_path: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=config_path.parent, env=env, capture_output=True, text=True)
 
 
+def run_step(config_path: Path, *args: str) -> subprocess.CompletedProcess:
+    result = coursekit(config_path, *args)
+    assert result.returncode == 0, f"coursekit {args} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    return result
+
+
 @pytest.fixture(scope="session")
 def graded_course(tmp_path_factory) -> Path:
-    """setup-data, build, samples, autograde, feedback in a scratch course; returns its course.toml."""
+    """A scratch class, graded by the real nbgrader through `coursekit`; returns its course.toml.
+
+    Students: the demo's samples (reference, blank, partial), plus `late` (the partial
+    notebook, submitted a day after the due date) and `broken` (a file that is not JSON).
+    """
     config_path = copy_course(ROOT, tmp_path_factory.mktemp("graded-course"), with_release=False)
-    for step in ("setup-data", "build", "samples", "autograde", "feedback"):
-        result = coursekit(config_path, step)
-        assert result.returncode == 0, f"coursekit {step} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    for step in ("setup-data", "build", "samples"):
+        run_step(config_path, step)
+    submitted = config_path.parent / "submitted"
+    late = submitted / "late" / "lab2"
+    shutil.copytree(submitted / "partial" / "lab2", late)
+    due = load_config(config_path).assignment("lab2").due
+    (late / "timestamp.txt").write_text(
+        (due + dt.timedelta(days=1)).astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC") + "\n")
+    broken = submitted / "broken" / "lab2"
+    broken.mkdir(parents=True)
+    (broken / "lab2.ipynb").write_text('{"cells": [ this is not json', encoding="utf-8")
+    result = coursekit(config_path, "autograde")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "could not autograde 1 of 5 submission(s): broken (4 graded)" in result.stderr
+    for step in ("feedback", "report"):
+        run_step(config_path, step)
     return config_path
 
 

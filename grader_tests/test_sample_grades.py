@@ -15,6 +15,7 @@ EXPECTED_LOST = {
     # no 1/(1-p) scaling: the unit test fails, and the experiment's eval-mode network sees
     # activations twice as large as in training, so its loss gap grows instead of shrinking.
     "partial": {"test_dropout_layer", "test_dropout_experiment"},
+    "late": {"test_dropout_layer", "test_dropout_experiment"},  # the partial notebook, a day late
 }
 
 
@@ -34,6 +35,9 @@ def test_each_sample_scores_exactly_what_it_deserves(graded_config):
         assert rows[student]["auto"] == sum(expected.values())
     assert rows["reference"]["auto"] == rows["reference"]["max_auto"] == 80
     assert rows["partial"]["auto"] == 58
+    # late_policy = "zero": the late copy keeps its test results, and its penalty is its whole score
+    assert rows["late"]["late_penalty"] == rows["late"]["score"] >= 58
+    assert rows["partial"]["late_penalty"] == 0
 
 
 def failure_messages(config, student) -> dict[str, str]:
