@@ -90,7 +90,7 @@ def cnn_epoch(root: Path) -> float:
         optimizer.step()
     model.eval()
     with torch.no_grad():
-        for X, y in test:
+        for X, _ in test:
             model(X)
     return time.perf_counter() - started
 

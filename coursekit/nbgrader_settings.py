@@ -37,12 +37,17 @@ def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
         # Feedback: nbgrader's own steps plus a summary table, and (unless course.toml says
         # show_hidden_tests = true) no hidden-test code in what students receive.
         "GenerateFeedback": {"preprocessors": feedback_preprocessors(config)},
+        # Printed output reaches nbgrader in as many stream messages as the kernel's timing made;
+        # merged, the same submission always gives the same feedback text.
+        "CoalesceStreamsPreprocessor": {"enabled": True},
     }
 
 
 def feedback_preprocessors(config: CourseConfig) -> list[str]:
     """nbgrader's GenerateFeedback steps, as import paths, in order."""
-    steps = ["nbgrader.preprocessors.GetGrades", "coursekit.feedback.SummarizeGrades"]
+    steps = ["nbgrader.preprocessors.GetGrades",
+             "nbconvert.preprocessors.coalescestreams.CoalesceStreamsPreprocessor",
+             "coursekit.feedback.SummarizeGrades"]
     if not config.show_hidden_tests:
         steps.append("coursekit.feedback.HideHiddenTests")
     return steps + ["nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]

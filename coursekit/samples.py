@@ -127,3 +127,31 @@ EXPERIMENT_MISTAKES = {
     "test_dropout_experiment": ("dropout_layer that never drops (returns X)", {
         "dropout_layer": replace_once("return mask * X / (1.0 - dropout)", "return X")}),
 }
+
+
+#: Golden submissions for grader_tests: one planted bug per graded part. Their expected scores
+#: are written by hand in grader_tests/files/expected_scores.json, never taken from the grader.
+GOLDEN_SAMPLES = (
+    Sample("relu_derivative_wrong", "MyReLU.derivative returns 1 for negative inputs too",
+           edits={"activations": replace_once("return (x > 0).to(x.dtype)", "return torch.ones_like(x)")}),
+    Sample("sigmoid_unstable", "MySigmoid computed as e^x / (1 + e^x): nan for large positive x",
+           edits={"activations": replace_once("return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))",
+                                              "return torch.exp(x) / (1 + torch.exp(x))")}),
+    Sample("tanh_builtin", "MyTanh calls torch.tanh",
+           edits={"activations": replace_once("return torch.sign(x) * (-torch.expm1(-2 * x.abs())) / (1 + z)",
+                                              "return torch.tanh(x)")}),
+    Sample("forward_skips_first_activation", "Network.forward applies no activation after the input layer",
+           edits={"network": replace_once("h = self.activation(self.input_layer(X))", "h = self.input_layer(X)")}),
+    Sample("l2_without_half", "l2_penalty returns the sum of squares without the 1/2",
+           edits={"l2_penalty": replace_once("return torch.sum(w.pow(2)) / 2", "return torch.sum(w.pow(2))")}),
+    Sample("dropout_no_scaling", "dropout_layer forgets the 1/(1-p) scaling",
+           edits={"dropout_layer": replace_once("return mask * X / (1.0 - dropout)", "return mask * X")}),
+    Sample("dropout_mutates_input", "dropout_layer multiplies X by the mask in place",
+           edits={"dropout_layer": replace_once("return mask * X / (1.0 - dropout)",
+                                                "X.mul_(mask)\n    return X / (1.0 - dropout)")}),
+    Sample("dropout_fixed_mask", "dropout_layer draws the same mask on every call (fixed seed)",
+           edits={"dropout_layer": replace_once(
+               "mask = (torch.rand(X.shape, device=X.device) > dropout).to(X.dtype)",
+               "mask = (torch.rand(X.shape, generator=torch.Generator().manual_seed(0)) > dropout).to(X.dtype)"
+               ".to(X.device)")}),
+)

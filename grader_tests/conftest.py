@@ -13,6 +13,7 @@ import pytest
 
 from coursekit.config import load_config
 from coursekit.release import copy_course
+from coursekit.samples import GOLDEN_SAMPLES, write_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,12 +41,18 @@ def run_step(config_path: Path, *args: str) -> subprocess.CompletedProcess:
 def graded_course(tmp_path_factory) -> Path:
     """A scratch class, graded by the real nbgrader through `coursekit`; returns its course.toml.
 
-    Students: the demo's samples (reference, blank, partial), plus `late` (the partial
-    notebook, submitted a day after the due date) and `broken` (a file that is not JSON).
+    Students: the demo's samples (reference, blank, partial), the golden single-bug
+    submissions (coursekit.samples.GOLDEN_SAMPLES), `late` (the partial notebook, submitted a
+    day after the due date) and `broken` (a file that is not JSON).
     """
     config_path = copy_course(ROOT, tmp_path_factory.mktemp("graded-course"), with_release=False)
     for step in ("setup-data", "build", "samples"):
         run_step(config_path, step)
+    config = load_config(config_path)
+    notebook = config.assignment("lab2").notebook
+    write_samples(config.directory("release") / "lab2" / notebook, config.directory("source") / "lab2" / notebook,
+                  config.directory("submitted"), "lab2", timestamp="2026-12-01 00:00:00.000000 UTC",
+                  samples=GOLDEN_SAMPLES)
     submitted = config_path.parent / "submitted"
     late = submitted / "late" / "lab2"
     shutil.copytree(submitted / "partial" / "lab2", late)
@@ -57,7 +64,8 @@ def graded_course(tmp_path_factory) -> Path:
     (broken / "lab2.ipynb").write_text('{"cells": [ this is not json', encoding="utf-8")
     result = coursekit(config_path, "autograde")
     assert result.returncode == 2, result.stderr[-3000:]
-    assert "could not autograde 1 of 5 submission(s): broken (4 graded)" in result.stderr
+    total = 5 + len(GOLDEN_SAMPLES)
+    assert f"could not autograde 1 of {total} submission(s): broken ({total - 1} graded)" in result.stderr
     for step in ("feedback", "report"):
         run_step(config_path, step)
     return config_path

@@ -111,13 +111,15 @@ def test_class_report_pass_rates_match_the_gradebook(graded_config):
     with Gradebook(f"sqlite:///{graded_config.root / 'gradebook.db'}") as gradebook:
         # nbgrader keeps a record for the submission it failed to grade ("broken"); it is not graded
         graded = [s.student.id for s in gradebook.assignment_submissions("lab2") if s.student.id != "broken"]
-        assert sorted(graded) == ["blank", "late", "partial", "reference"]
+        assert sorted(graded) == sorted(EXPECTED_LOST)
         for gid in TESTS:
             grades = [gradebook.find_grade(gid, "lab2", "lab2", student) for student in graded]
             passed = sum(g.score >= g.max_score for g in grades)
             expected[gid] = f"{100 * passed / len(grades):.0f}% ({passed}/{len(grades)})"
     assert shown == expected
-    assert expected["test_relu"] == "75% (3/4)" and expected["test_dropout_layer"] == "25% (1/4)"
+    n = len(EXPECTED_LOST)
+    passed_relu = sum("test_relu" not in lost for lost in EXPECTED_LOST.values())
+    assert expected["test_relu"] == f"{100 * passed_relu / n:.0f}% ({passed_relu}/{n})"
 
 
 def test_class_report_lists_failures_late_work_and_what_could_not_be_graded(graded_config):

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import nbformat
 
 from coursekit.gradetable import grade_rows
 
-TESTS = ["test_relu", "test_sigmoid", "test_tanh", "test_network_forward", "test_gradient_vanishing",
-         "test_relu_death", "test_l2_penalty", "test_weight_decay", "test_dropout_layer", "test_dropout_experiment"]
-# Which autograded cells each sample loses (all others score full points).
+EXPECTED = json.loads((Path(__file__).parent / "files" / "expected_scores.json").read_text(encoding="utf-8"))
+TESTS = list(EXPECTED["full"])
+# Which autograded cells each submission loses (all others score full points).
 EXPECTED_LOST = {
     "reference": set(),
     "blank": set(TESTS),
-    # no 1/(1-p) scaling: the unit test fails, and the experiment's eval-mode network sees
-    # activations twice as large as in training, so its loss gap grows instead of shrinking.
-    "partial": {"test_dropout_layer", "test_dropout_experiment"},
-    "late": {"test_dropout_layer", "test_dropout_experiment"},  # the partial notebook, a day late
+    **{student: set(lost) for student, lost in EXPECTED["lost"].items()},
+    "late": set(EXPECTED["lost"]["partial"]),  # the partial notebook, a day late
 }
 
 
@@ -27,10 +28,11 @@ def rows_by_student(config):
 def test_each_sample_scores_exactly_what_it_deserves(graded_config):
     rows = rows_by_student(graded_config)
     points = graded_config.assignment("lab2").points
+    assert EXPECTED["full"] == {gid: points[gid] for gid in TESTS}, "expected_scores.json agrees with course.toml"
     assert set(rows) == set(EXPECTED_LOST)
     for student, lost in EXPECTED_LOST.items():
         cells = rows[student]["cells"]
-        expected = {gid: (0.0 if gid in lost else float(points[gid])) for gid in TESTS}
+        expected = {gid: (0.0 if gid in lost else float(EXPECTED["full"][gid])) for gid in TESTS}
         assert {gid: cells[gid] for gid in TESTS} == expected, student
         assert rows[student]["auto"] == sum(expected.values())
     assert rows["reference"]["auto"] == rows["reference"]["max_auto"] == 80
@@ -76,12 +78,20 @@ def test_feedback_html_exists_and_shows_the_reason_and_the_figures(graded_config
 
 
 def test_grading_is_deterministic(graded_course, graded_config):
-    """Autograding the same submission again gives the same scores."""
+    """Autograding the same submission three times gives identical scores and identical feedback text."""
+    from bs4 import BeautifulSoup
+
     from grader_tests.conftest import coursekit
 
-    before = rows_by_student(graded_config)["reference"]["cells"]
-    result = coursekit(graded_course, "autograde", "--student", "partial")
-    assert result.returncode == 0, result.stderr
-    rows = rows_by_student(graded_config)
-    assert rows["reference"]["cells"] == before
-    assert rows["partial"]["auto"] == 58
+    feedback = graded_config.directory("feedback") / "partial" / "lab2" / "lab2.html"
+
+    def feedback_text() -> str:
+        return BeautifulSoup(feedback.read_text(encoding="utf-8"), "html.parser").get_text()
+
+    first_scores, first_text = rows_by_student(graded_config)["partial"]["cells"], feedback_text()
+    for _ in range(2):
+        for step in (("autograde", "--student", "partial"), ("feedback",)):
+            result = coursekit(graded_course, *step)
+            assert result.returncode == 0, result.stderr[-2000:]
+        assert rows_by_student(graded_config)["partial"]["cells"] == first_scores
+        assert feedback_text() == first_text

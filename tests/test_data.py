@@ -294,7 +294,7 @@ def test_no_shuffle_keeps_order_and_device_is_honoured() -> None:
 def test_batches_of_real_mnist_pair_images_with_labels(data_root: Path) -> None:
     X, y = load_mnist(train=False, root=data_root)
     seen = 0
-    for xb, yb in iterate_batches(X, y, 1000, generator=torch.Generator().manual_seed(0)):
+    for _, yb in iterate_batches(X, y, 1000, generator=torch.Generator().manual_seed(0)):
         seen += len(yb)
     assert seen == len(X)
     xb, yb = next(iterate_batches(X, y, 8, generator=torch.Generator().manual_seed(5)))
