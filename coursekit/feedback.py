@@ -95,7 +95,7 @@ class SummarizeGrades(Preprocessor):
                 continue
             score, points = meta.get("score"), meta.get("points", 0)
             if score is None or meta.get("grade_id") in pending:
-                status = "⏳ 待助教评分"
+                status = "○ 待助教评分"
                 earned = "–"
             else:
                 earned = f"{score:g}"
@@ -106,7 +106,8 @@ class SummarizeGrades(Preprocessor):
                 else:
                     message = student_message(cell)
                     status = "✗ " + status_line(message) if message else "✗ 未通过"
-            rows.append(f"| {_cell_text(part_label(cell))} | {earned} / {points:g} | {_cell_text(status)} |")
+            score_text = f"{earned}\u00a0/\u00a0{points:g}"  # non-breaking: the column never wraps "6 /" over "6"
+            rows.append(f"| {_cell_text(part_label(cell))} | {score_text} | {_cell_text(status)} |")
         info = resources.get("nbgrader", {})
         total = ""
         if "score" in info and "max_score" in info:

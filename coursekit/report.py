@@ -152,12 +152,14 @@ def write_report(report: ClassReport, out_dir: Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     out_dir.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.hist(list(report.scores.values()) or [0], bins=10, range=(0, report.max_score), color="#4c72b0")
     ax.set(title=f"Scores ({len(report.scores)} graded)", xlabel=f"score (of {report.max_score:g})",
            ylabel="submissions")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(out_dir / "scores.png", dpi=100)
     plt.close(fig)

@@ -44,7 +44,8 @@ def feedback_path(config, student: str) -> Path:
 def summary_rows(path: Path) -> list[list[str]]:
     """The cells of the summary table (the first table of the feedback page)."""
     table = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser").find("table")
-    return [[td.get_text(" ", strip=True) for td in tr.find_all("td")] for tr in table.find_all("tr")[1:]]
+    return [[td.get_text(" ", strip=True).replace("\u00a0", " ") for td in tr.find_all("td")]
+            for tr in table.find_all("tr")[1:]]
 
 
 def test_summary_table_shows_exactly_the_lost_parts(graded_config):

@@ -51,9 +51,10 @@ def test_summary_lists_every_graded_part_with_its_status():
     nb, _ = SummarizeGrades().preprocess(nb, {"nbgrader": {"score": 3.0, "max_score": 12.0, "late_penalty": 0}})
     summary = nb.cells[0].source
     assert summary.startswith("## 成绩概要")
+    summary = summary.replace("\u00a0", " ")
     assert "| f: doubles its input. | 0 / 5 | ✗ f(x) 的结果不对：期望 4，得到 5 |" in summary
     assert "| g: works. | 3 / 3 | ✓ 通过 |" in summary
-    assert "| 思考题 1（人工评分） | – / 4 | ⏳ 待助教评分 |" in summary
+    assert "| 思考题 1（人工评分） | – / 4 | ○ 待助教评分 |" in summary
     assert "**总分：3 / 12**" in summary
 
 
