@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from coursekit.data import iterate_batches
 from coursekit.training import (
     History, batches_per_epoch, cycle_batches, flatten, generator, init_parameters,
     progress, train_classifier,
@@ -247,7 +248,7 @@ def train_regression(data: RegressionData, settings: dict[str, Any], *, lambd: f
     gen = generator(seed + 1)
     run = RegressionRun(label or (f"λ={lambd:g}"))
     for _ in range(settings["num_epochs"]):
-        for X_batch, y_batch in _batches(data.X_train, data.y_train, settings["batch_size"], gen):
+        for X_batch, y_batch in iterate_batches(data.X_train, data.y_train, settings["batch_size"], generator=gen):
             optimizer.zero_grad(set_to_none=True)
             loss = mse(net(X_batch), y_batch)
             if penalty is not None:
@@ -259,13 +260,6 @@ def train_regression(data: RegressionData, settings: dict[str, Any], *, lambd: f
             run.test_loss.append(float(mse(net(data.X_test), data.y_test)))
     run.weight_norm = float(net.weight.detach().norm())
     return run
-
-
-def _batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, gen: torch.Generator):
-    order = torch.randperm(len(X), generator=gen)
-    for start in range(0, len(X), batch_size):
-        idx = order[start:start + batch_size]
-        yield X[idx], y[idx]
 
 
 # --- 4. dropout -------------------------------------------------------------------------------

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from coursekit.config import CourseConfig
-from coursekit.nbgrader_settings import nbgrader_settings
+from coursekit.nbgrader_settings import open_gradebook
 from coursekit.report import read_grading_failures
 
 
 def grade_rows(config: CourseConfig, name: str) -> tuple[list[str], list[dict]]:
     """(grade ids in notebook order, one dict per submission) read from nbgrader's gradebook."""
-    from nbgrader.api import Gradebook
     assignment = config.assignment(name)
     notebook = assignment.notebook.removesuffix(".ipynb")
     grade_ids = list(assignment.points)
     rows = []
     failed = read_grading_failures(config, name)
-    db_url = nbgrader_settings(config)["CourseDirectory"]["db_url"]
-    with Gradebook(db_url, course_id=config.course_id) as gradebook:
+    with open_gradebook(config) as gradebook:
         for submission in sorted(gradebook.assignment_submissions(name), key=lambda s: s.student.id):
             student = submission.student.id
             if student in failed:  # nbgrader keeps a record of a submission it failed to grade

@@ -15,6 +15,12 @@ def sqlite_url_absolute(url: str, config: CourseConfig) -> str:
     return url
 
 
+def open_gradebook(config: CourseConfig):
+    """nbgrader's Gradebook for this course (use it as a context manager)."""
+    from nbgrader.api import Gradebook
+    return Gradebook(nbgrader_settings(config)["CourseDirectory"]["db_url"], course_id=config.course_id)
+
+
 def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
     """nbgrader's configurable options, as {class name: {trait: value}}."""
     return {

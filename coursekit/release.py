@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 
 from coursekit.config import CourseConfig, ConfigError
-from coursekit.nbgrader_settings import nbgrader_settings
+from coursekit.nbgrader_settings import open_gradebook
 
 
 def notebook_points(path: Path) -> dict[str, float]:
@@ -39,18 +39,15 @@ def check_points(config: CourseConfig, name: str) -> None:
 
 def register_assignment(config: CourseConfig, name: str) -> None:
     """Create or update the assignment in nbgrader's gradebook with its due date (UTC)."""
-    from nbgrader.api import Gradebook
     due = config.assignment(name).due.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    db_url = nbgrader_settings(config)["CourseDirectory"]["db_url"]
-    with Gradebook(db_url, course_id=config.course_id) as gradebook:
+    with open_gradebook(config) as gradebook:
         gradebook.update_or_create_assignment(name, duedate=due)
 
 
 def assignment_in_gradebook(config: CourseConfig, name: str) -> bool:
     """Whether nbgrader's gradebook knows the assignment and its notebooks (set by `build`)."""
-    from nbgrader.api import Gradebook, MissingEntry
-    db_url = nbgrader_settings(config)["CourseDirectory"]["db_url"]
-    with Gradebook(db_url, course_id=config.course_id) as gradebook:
+    from nbgrader.api import MissingEntry
+    with open_gradebook(config) as gradebook:
         try:
             return bool(gradebook.find_assignment(name).notebooks)
         except MissingEntry:

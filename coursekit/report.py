@@ -19,7 +19,7 @@ import nbformat
 
 from coursekit.config import CourseConfig
 from coursekit.feedback import part_label, shorten, student_message
-from coursekit.nbgrader_settings import nbgrader_settings
+from coursekit.nbgrader_settings import open_gradebook
 
 
 # --- what could not be graded ---------------------------------------------------------------
@@ -79,7 +79,6 @@ class ClassReport:
 
 
 def collect_report(config: CourseConfig, name: str) -> ClassReport:
-    from nbgrader.api import Gradebook
     assignment = config.assignment(name)
     notebook = assignment.notebook.removesuffix(".ipynb")
     source = nbformat.read(config.directory("source") / name / assignment.notebook, as_version=4)
@@ -89,8 +88,7 @@ def collect_report(config: CourseConfig, name: str) -> ClassReport:
     report = ClassReport(name, assignment.total_points)
     report.parts = {gid: Part(gid, labels.get(gid, gid), float(assignment.points[gid])) for gid in tests}
     recorded = read_grading_failures(config, name)
-    db_url = nbgrader_settings(config)["CourseDirectory"]["db_url"]
-    with Gradebook(db_url, course_id=config.course_id) as gradebook:
+    with open_gradebook(config) as gradebook:
         for submission in gradebook.assignment_submissions(name):
             student = submission.student.id
             if student in recorded:  # nbgrader keeps a record of a submission it failed to grade
