@@ -195,7 +195,9 @@ def record_builtin_calls() -> Iterator[list[str]]:
     saved = []
     for owner, attr, label in _patch_targets():
         original = getattr(owner, attr)
-        saved.append((owner, attr, original))
+        # An inherited method (Tensor.relu lives on the C base class) is removed again afterwards,
+        # so that the class is exactly as it was (the grading guard compares it).
+        saved.append((owner, attr, vars(owner).get(attr, _INHERITED)))
 
         def spy(*args, __original=original, __label=label, **kwargs):
             calls.append(__label)
@@ -206,7 +208,13 @@ def record_builtin_calls() -> Iterator[list[str]]:
         yield calls
     finally:
         for owner, attr, original in reversed(saved):
-            setattr(owner, attr, original)
+            if original is _INHERITED:
+                delattr(owner, attr)
+            else:
+                setattr(owner, attr, original)
+
+
+_INHERITED = object()
 
 
 def assert_no_builtin_activation(cls: type, x: torch.Tensor) -> None:

@@ -3,7 +3,10 @@
     setup-data            provision MNIST into the data root (from the mirror when one is set)
     build [ASSIGNMENT]    regenerate release/ from source/ with nbgrader
     samples [ASSIGNMENT]  write the sample submissions into submitted/
-    autograde [ASSIGNMENT] [--student ID ...]   nbgrader autograde, one student at a time
+    grade [ASSIGNMENT] [--student ID ...] [--workers N] [--scheduler ADDR] [--force]
+                          autograde the class with nbgrader: parallel (or on Dask), sandboxed,
+                          resumable; a summary table at the end
+    autograde [ASSIGNMENT] the same as grade (kept for the demo and muscle memory)
     feedback [ASSIGNMENT] nbgrader generate_feedback
     grades [ASSIGNMENT]   print the grade table from the gradebook
     report [ASSIGNMENT]   the class report: reports/ASSIGNMENT/index.html and a text summary
@@ -19,10 +22,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from coursekit.config import ENV_CONFIG, ENV_MIRROR, ConfigError, CourseConfig, load_config
@@ -92,55 +93,65 @@ def _timestamp_before(due: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
-def cmd_autograde(config: CourseConfig, args: argparse.Namespace) -> None:
+def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
+    """Grade every collected submission (see coursekit.classgrade)."""
     from tqdm import tqdm
 
+    from coursekit import classgrade
+    from coursekit.data import ensure_mnist
+    from coursekit.nbgrader_settings import enable_wal
     from coursekit.release import assignment_in_gradebook
+    from coursekit.report import record_grading_failures
+    from coursekit.sandbox import SandboxError, bwrap_path
+
     name = default_assignment(config, args.assignment)
-    submitted = config.directory("submitted")
-    if args.student:
-        students = list(args.student)
-    elif submitted.is_dir():
-        students = sorted(p.name for p in submitted.iterdir() if (p / name).is_dir())
-    else:
-        students = []
-    if not students:
-        raise CommandError(f"no submissions of '{name}' in {submitted}: run `python -m coursekit samples` "
-                           f"or `nbgrader collect {name}` first.")
     if not assignment_in_gradebook(config, name):
         raise CommandError(f"the gradebook has no assignment '{name}' yet: run `python -m coursekit build {name}` "
                            f"first (it registers the assignment's test cells and due date with nbgrader).")
-    from coursekit.report import record_grading_failures
-    say(f"autograding {len(students)} submission(s) of '{name}' with nbgrader")
-    failures: dict[str, str] = {}
-    graded: list[str] = []
-    for student in tqdm(students, desc="autograde", unit="student"):
-        started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", name, f"--student={student}",
-                                 "--force"], cwd=config.root, text=True, capture_output=True)
-        if result.returncode != 0:
-            failures[student] = nbgrader_reason(result.stderr)
-            tqdm.write(f"[coursekit] {student}: could not be graded: {failures[student]}")
-            continue
-        graded.append(student)
-        tqdm.write(f"[coursekit] {student}: graded in {time.perf_counter() - started:.1f} s")
-    record_grading_failures(config, name, graded, failures)
+    if config.sandbox.enabled:
+        try:
+            bwrap_path()
+        except SandboxError as err:
+            raise CommandError(str(err)) from None
+    ensure_mnist(config.data_root, config.data_mirror)  # kernels read MNIST, they cannot fetch it
+    enable_wal(config)
+    workers = getattr(args, "workers", None) or config.workers
+    scheduler = getattr(args, "scheduler", None) or config.dask_scheduler
+    try:
+        with classgrade.class_lock(config):
+            todo, done = classgrade.plan(config, name, args.student, getattr(args, "force", False))
+            where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
+            sandboxed = "in the bubblewrap sandbox" if config.sandbox.enabled else "WITHOUT a sandbox"
+            say(f"grading {len(todo)} submission(s) of '{name}' {where}, {sandboxed}"
+                + (f"; {len(done)} already graded by an earlier run (--force regrades them)" if done else ""))
+            threads = classgrade.threads_per_worker(1 if scheduler else workers)
+            jobs = [classgrade.Job(str(config.path), name, student, threads, config.sandbox.enabled) for student in todo]
+            outcomes = list(done.values())
+            bar = tqdm(total=len(jobs), desc="grade", unit="student")
+
+            def finished(outcome: classgrade.Outcome) -> None:
+                classgrade.append_journal(config, name, outcome)
+                outcomes.append(outcome)
+                bar.update(1)
+                detail = f"graded in {outcome.seconds:.1f} s" if outcome.status == "graded" else \
+                    f"could not be graded: {outcome.reason}"
+                tqdm.write(f"[coursekit] {outcome.student}: {detail}")
+
+            if scheduler:
+                classgrade.run_dask(jobs, scheduler, finished)
+            else:
+                classgrade.run_local(jobs, workers, finished)
+            bar.close()
+    except classgrade.GradingError as err:
+        raise CommandError(str(err)) from None
+    classgrade.fill_scores(config, name, outcomes)
+    failures = {o.student: o.reason for o in outcomes if o.status != "graded"}
+    record_grading_failures(config, name, [o.student for o in outcomes if o.status == "graded"], failures)
+    total = float(sum(config.assignment(name).points.values()))
+    print(classgrade.summary_table(outcomes, total))
     if failures:
-        graded = len(students) - len(failures)
-        raise CommandError(f"could not autograde {len(failures)} of {len(students)} submission(s): "
-                           f"{', '.join(failures)} ({graded} graded)")
-
-
-def nbgrader_reason(log: str) -> str:
-    """The most telling line of a failed nbgrader run's log: the last exception, else the last error."""
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if re.match(r"^[\w.]+(Error|Exception|Exit)\b.*:", line):
-            return line[:300]
-    for line in reversed(lines):
-        if "ERROR" in line or "CRITICAL" in line:
-            return line[:300]
-    return lines[-1][:300] if lines else "nbgrader failed without a message"
+        raise CommandError(f"could not autograde {len(failures)} of {len(outcomes)} submission(s): "
+                           f"{', '.join(sorted(failures))} ({len(outcomes) - len(failures)} graded)")
 
 
 def cmd_feedback(config: CourseConfig, args: argparse.Namespace) -> None:
@@ -166,15 +177,16 @@ def cmd_report(config: CourseConfig, args: argparse.Namespace) -> None:
 
 
 def cmd_demo(config: CourseConfig, args: argparse.Namespace) -> None:
-    for step in (cmd_setup_data, cmd_build, cmd_samples, cmd_autograde, cmd_feedback, cmd_grades, cmd_report):
-        step(config, argparse.Namespace(assignment=None, student=None))
+    for step in (cmd_setup_data, cmd_build, cmd_samples, cmd_grade, cmd_feedback, cmd_grades, cmd_report):
+        step(config, argparse.Namespace(assignment=None, student=None, workers=None, scheduler=None, force=False))
 
 
 COMMANDS = {
     "setup-data": (cmd_setup_data, "provision MNIST into the data root"),
     "build": (cmd_build, "regenerate release/ from source/ with nbgrader"),
     "samples": (cmd_samples, "write the sample submissions into submitted/"),
-    "autograde": (cmd_autograde, "autograde submissions with nbgrader"),
+    "grade": (cmd_grade, "autograde the class with nbgrader: parallel, sandboxed, resumable"),
+    "autograde": (cmd_grade, "the same as grade"),
     "feedback": (cmd_feedback, "generate feedback HTML with nbgrader"),
     "grades": (cmd_grades, "print the grade table"),
     "report": (cmd_report, "write the class report (HTML with figures) and print its summary"),
@@ -190,8 +202,11 @@ def parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text)
         if name not in ("setup-data", "demo"):
             command.add_argument("assignment", nargs="?", help="assignment name (default: the first in course.toml)")
-        if name == "autograde":
+        if name in ("grade", "autograde"):
             command.add_argument("--student", action="append", help="grade only this student (repeatable)")
+            command.add_argument("--workers", type=int, help="parallel nbgrader processes (default: course.toml)")
+            command.add_argument("--scheduler", help="grade on this Dask scheduler (default: course.toml)")
+            command.add_argument("--force", action="store_true", help="regrade submissions already graded")
     return top
 
 

@@ -53,6 +53,15 @@ _GRADING = {
     "memory_limit_mb": (int, "a whole number of megabytes"),
     "workers": (int, "a whole number (0 = one per CPU core)"),
     "show_hidden_tests": (bool, "true or false"),
+    "notebook_timeout": (int, "a whole number of seconds"),
+    "output_limit_kb": (int, "a whole number of kilobytes"),
+    "dask_scheduler": (str, "a Dask scheduler address such as tcp://10.0.0.5:8786, or \"\" for none"),
+}
+_SANDBOX = {
+    "enabled": (bool, "true or false"),
+    "max_processes": (int, "a whole number of processes"),
+    "max_file_mb": (int, "a whole number of megabytes"),
+    "tmp_mb": (int, "a whole number of megabytes"),
 }
 _DATA = {
     "root": (str, "a folder path"),
@@ -78,7 +87,27 @@ _EXPERIMENTS = {
         "num_evals": (int, "a whole number of evaluated epochs (0 = every epoch)"),
     },
 }
-_PROFILE = {"seed": _COUNT, "threads": (int, "a whole number (0 = torch's default)"), **_EXPERIMENTS}
+# Sizes for the lecture notebooks in notebooks/ (coursekit.lectures), one table per profile.
+_LECTURES = {
+    "dropout": {
+        "num_train": _COUNT, "num_test": _COUNT, "num_epochs": _COUNT, "batch_size": _COUNT,
+        "lr": _NUM, "num_hiddens": _COUNT, "dropout1": _NUM, "dropout2": _NUM,
+        "num_evals": (int, "a whole number of evaluated epochs (0 = every epoch)"),
+        "num_mask_samples": _COUNT, "num_mc_samples": _COUNT,
+    },
+    "sweep": {
+        "ps": (list, "an array of dropout probabilities in [0, 1)"),
+        "num_train": _COUNT, "num_test": _COUNT, "num_epochs": _COUNT, "batch_size": _COUNT,
+        "lr": _NUM, "num_hiddens": _COUNT,
+        "num_evals": (int, "a whole number of evaluated epochs (0 = every epoch)"),
+    },
+    "stability": {
+        "num_layers": _COUNT, "num_hiddens": _COUNT, "num_examples": _COUNT, "small_std": _NUM,
+        "num_steps": _COUNT, "lr": _NUM,
+    },
+}
+_PROFILE = {"seed": _COUNT, "threads": (int, "a whole number (0 = torch's default)"), **_EXPERIMENTS,
+            "lectures": _LECTURES}
 
 
 def _type_name(value: Any) -> str:
@@ -150,6 +179,17 @@ class Profile:
     relu_death: dict[str, Any]
     weight_decay: dict[str, Any]
     dropout: dict[str, Any]
+    lectures: dict[str, dict[str, Any]]  # sizes for notebooks/ (coursekit.lectures)
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """How a submission's kernel is confined while it is graded (course.toml [sandbox])."""
+
+    enabled: bool
+    max_processes: int
+    max_file_mb: int
+    tmp_mb: int
 
 
 @dataclass(frozen=True)
@@ -169,6 +209,10 @@ class CourseConfig:
     memory_limit_mb: int
     workers: int
     show_hidden_tests: bool
+    notebook_timeout: int
+    output_limit_kb: int
+    dask_scheduler: str
+    sandbox: Sandbox
     data_root: Path
     data_mirror: Path | None
     default_profile: str
@@ -217,7 +261,7 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}.") from None
 
-    top = {"course": _COURSE, "assignments": None, "grading": _GRADING, "data": _DATA,
+    top = {"course": _COURSE, "assignments": None, "grading": _GRADING, "sandbox": _SANDBOX, "data": _DATA,
            "profiles": None}
     for key in raw:
         if key not in top:
@@ -225,7 +269,7 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
     for key in top:
         if key not in raw:
             raise ConfigError(f"{path}: missing section '[{key}]'.")
-    for key in ("course", "grading", "data"):
+    for key in ("course", "grading", "sandbox", "data"):
         if not isinstance(raw[key], dict):
             raise ConfigError(f"{path}: '{key}' must be a table.")
         _check(raw[key], top[key], key + ".", path)
@@ -259,6 +303,10 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
         p = profile.dropout["p"]
         if not 0 <= p < 1:
             raise ConfigError(f"{path}: key 'profiles.{profile.name}.dropout.p' must be in [0, 1), got {p}.")
+        for p in profile.lectures["sweep"]["ps"]:
+            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+                raise ConfigError(f"{path}: key 'profiles.{profile.name}.lectures.sweep.ps' must hold "
+                                  f"dropout probabilities in [0, 1), got {p!r}.")
 
     root = path.parent
     course, grading, data = raw["course"], raw["grading"], raw["data"]
@@ -283,6 +331,10 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
         memory_limit_mb=grading["memory_limit_mb"],
         workers=grading["workers"] or (os.cpu_count() or 1),
         show_hidden_tests=grading["show_hidden_tests"],
+        notebook_timeout=grading["notebook_timeout"],
+        output_limit_kb=grading["output_limit_kb"],
+        dask_scheduler=grading["dask_scheduler"],
+        sandbox=Sandbox(**raw["sandbox"]),
         data_root=(root / data["root"]).resolve(),
         data_mirror=mirror,
         default_profile=default_profile,

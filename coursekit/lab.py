@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -61,8 +62,10 @@ def start(quiet: bool = False) -> LabSession:
     config = load_config()
     choice = select_profile(config)
     device = choose_device()
-    if choice.profile.threads:
-        torch.set_num_threads(choice.profile.threads)
+    # COURSE_THREADS (set by `coursekit grade` for parallel workers) wins over the profile.
+    threads = int(os.environ.get("COURSE_THREADS", "0") or 0) or choice.profile.threads
+    if threads:
+        torch.set_num_threads(threads)
     if not quiet:
         print(f"运行配置 profile = {choice.profile.name}（{choice.reason}）；设备 device = {device}")
     return LabSession(config=config, profile=choice.profile, reason=choice.reason, device=device)

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from coursekit.config import CourseConfig
 
 
+#: Seconds a SQLite writer waits for another one (parallel grading) before giving up.
+SQLITE_BUSY_TIMEOUT = 120
+
+
 def sqlite_url_absolute(url: str, config: CourseConfig) -> str:
-    """A relative sqlite URL is relative to course.toml's folder, not to the working directory."""
+    """A relative sqlite URL is relative to course.toml's folder, not to the working directory;
+    a busy timeout lets parallel nbgrader processes wait for each other's writes."""
     prefix = "sqlite:///"
-    if url.startswith(prefix) and not url[len(prefix):].startswith("/"):
-        return prefix + str(config.root / url[len(prefix):])
+    if not url.startswith(prefix):
+        return url
+    if not url[len(prefix):].startswith("/"):
+        url = prefix + str(config.root / url[len(prefix):])
+    if "?" not in url:
+        url += f"?timeout={SQLITE_BUSY_TIMEOUT}"
     return url
+
+
+def sqlite_path(config: CourseConfig) -> Path | None:
+    """The gradebook's file when it is SQLite, else None."""
+    url = sqlite_url_absolute(config.db_url, config)
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(url[len("sqlite:///"):].split("?")[0])
+
+
+def enable_wal(config: CourseConfig) -> None:
+    """Put a SQLite gradebook in write-ahead-log mode: readers never block the writer, so
+    nbgrader processes grading in parallel only wait for each other's short commits."""
+    path = sqlite_path(config)
+    if path is None or not path.is_file():
+        return
+    with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 def open_gradebook(config: CourseConfig):
@@ -36,6 +66,10 @@ def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
         },
         "Exchange": {"root": str(config.exchange_root)},
         "ExecutePreprocessor": {"timeout": config.cell_timeout},
+        # autograde executes with coursekit.grading.GuardedExecute (nbgrader's Execute plus the
+        # guard against tampering, dead/hung kernels, an output cap and the sandbox).
+        "Autograde": {"autograde_preprocessors": AUTOGRADE_STEPS},
+        "GuardedExecute": {"output_limit_kb": config.output_limit_kb},
         # Late work, judged against each assignment's due date in the gradebook.
         "LateSubmissionPlugin": {"penalty_method": config.late_policy},
         # A test cell deleted from a submission is put back from the gradebook and graded.
@@ -47,6 +81,18 @@ def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
         # merged, the same submission always gives the same feedback text.
         "CoalesceStreamsPreprocessor": {"enabled": True},
     }
+
+
+#: nbgrader's autograde steps (nbgrader.converters.autograde), with its Execute replaced.
+AUTOGRADE_STEPS = [
+    "coursekit.grading.GuardedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 
 def feedback_preprocessors(config: CourseConfig) -> list[str]:

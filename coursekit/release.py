@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 
 from coursekit.config import CourseConfig, ConfigError
-from coursekit.nbgrader_settings import open_gradebook
+from coursekit.nbgrader_settings import enable_wal, open_gradebook
 
 
 def notebook_points(path: Path) -> dict[str, float]:
@@ -42,6 +42,7 @@ def register_assignment(config: CourseConfig, name: str) -> None:
     due = config.assignment(name).due.astimezone(dt.timezone.utc).replace(tzinfo=None)
     with open_gradebook(config) as gradebook:
         gradebook.update_or_create_assignment(name, duedate=due)
+    enable_wal(config)
 
 
 def assignment_in_gradebook(config: CourseConfig, name: str) -> bool:

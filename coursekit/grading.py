@@ -1,0 +1,179 @@
+"""nbgrader's Execute step, hardened for grading a whole class (configured in nbgrader_config.py).
+
+:class:`GuardedExecute` replaces ``nbgrader.preprocessors.Execute`` in ``nbgrader autograde``.
+nbgrader still executes the notebook and scores every cell from its outputs; this class adds:
+
+* **a guard** (:mod:`coursekit.guard`): the kernel records the tests' tools before any student
+  cell, and before each instructor-written cell the grader has them checked and restored. After
+  the first tampering every graded cell fails with a message naming what was changed;
+* **a kernel that dies or hangs** (``os._exit``, the memory limit, an infinite loop that ignores
+  the interrupt) fails the remaining graded cells with the reason, instead of failing the whole
+  submission: cells graded before it keep their points;
+* **an output cap**: printed output beyond ``[grading] output_limit_kb`` per cell is dropped and
+  a note says how much;
+* **the sandbox** (:mod:`coursekit.sandbox`): when ``coursekit grade`` sets it up, the kernel is
+  started inside bubblewrap and reached over Jupyter's IPC transport.
+
+Every reason reaches the student as an error or a note in the graded cell's output, which
+nbgrader's feedback shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from nbclient.exceptions import DeadKernelError
+from nbclient.util import ensure_async, run_sync
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Integer
+
+#: What the grader evaluates in the kernel before each instructor-written cell.
+GUARD_EXPRESSION = "__import__('coursekit.guard', fromlist=['check_and_restore']).check_and_restore()"
+#: Runs at kernel start, before the first cell of the notebook
+#: (Inline figures first: the notebook turns them on too, and the guard must see that hook as normal.)
+GUARD_STARTUP = ("get_ipython().run_line_magic('matplotlib', 'inline'); import coursekit.guard as _coursekit_guard; "
+                 "_coursekit_guard.install(); del _coursekit_guard")
+#: Prefix of the notes the grader adds to a cell's output (the feedback summary collects them).
+NOTE_PREFIX = "[评分程序]"
+PROBE_TIMEOUT = 20
+
+
+def _trusted(cell: NotebookNode) -> bool:
+    """An instructor-written code cell: locked by nbgrader and not a solution cell."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("locked")) and not meta.get("solution") and cell.cell_type == "code"
+
+
+def _graded_test(cell: NotebookNode) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
+
+
+def error_output(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=[f"{ename}: {evalue}"])
+
+
+def note_output(text: str) -> NotebookNode:
+    return NotebookNode(output_type="stream", name="stderr", text=f"{NOTE_PREFIX} {text}\n")
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute with the guard, the dead-kernel handling and the output cap."""
+
+    output_limit_kb = Integer(256, help="Printed output kept per cell, in kilobytes.").tag(config=True)
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        startup = f"--IPKernelApp.exec_lines={json.dumps([GUARD_STARTUP])}"
+        if startup not in self.extra_arguments:
+            self.extra_arguments = [*self.extra_arguments, startup]
+        await super().async_start_new_kernel(**kwargs)
+
+    # nbclient binds the synchronous wrapper to the function, not to the method name.
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    # --- the kernel (sandboxed when coursekit grade asks for it) -------------------------
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        spec = os.environ.get("COURSEKIT_SANDBOX")
+        if spec:
+            settings = json.loads(Path(spec).read_text())
+            km.kernel_name = settings["kernel_name"]
+            km.transport = "ipc"
+            km.ip = settings["ipc_prefix"]
+        return km
+
+    # --- one notebook ---------------------------------------------------------------------
+    def preprocess(self, nb, resources=None, km=None):
+        self._stopped: str | None = None      # why the kernel can no longer run cells
+        self._tampered: list[str] | None = None
+        self._output_bytes: dict[int, int] = {}
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        if self._stopped is not None:
+            cell.outputs = [error_output("NotRun", f"这个单元格没有运行：{self._stopped}")] \
+                if _graded_test(cell) else []
+            return cell, resources
+        if _trusted(cell) and not self._tampered:
+            self._check_kernel(cell)
+        if self._tampered:
+            # Nothing after the tampering is run: its results could not be trusted.
+            cell.outputs = [error_output(
+                "TamperingDetected",
+                "提交的代码修改了测试所用的函数或运行环境（" + "、".join(self._tampered[:8])
+                + "），之后的测试结果不可信，因此这一项不得分。请去掉这些修改后重新提交。")] \
+                if _graded_test(cell) else []
+            return cell, resources
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._stopped = f"内核在第 {index + 1} 个单元格中停止了（{self._death_reason()}）。"
+            cell.outputs.append(error_output("KernelDied", self._stopped))
+            return cell, resources
+        if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+            cell.outputs.append(note_output(f"这个单元格运行超过 {self.timeout} 秒，已被中断。"))
+            if not self._responsive():
+                self._stopped = (f"第 {index + 1} 个单元格运行超过 {self.timeout} 秒，中断后内核仍无响应"
+                                 f"（可能是无限循环）。")
+        return cell, resources
+
+    def _death_reason(self) -> str:
+        limit = os.environ.get("COURSEKIT_MEMORY_EVENTS")
+        if limit and Path(limit).is_file():
+            from coursekit.sandbox import memory_limit_hit
+            if memory_limit_hit(Path(limit)):
+                return "超出了内存上限，被评分沙箱终止"
+        return "代码调用了 os._exit/sys.exit 之类的退出，或进程崩溃、被系统终止"
+
+    # --- the guard ---------------------------------------------------------------------------
+    async def _async_probe(self, timeout: float) -> dict[str, Any] | None:
+        assert self.kc is not None
+        msg_id = await ensure_async(self.kc.execute("", silent=True, store_history=False,
+                                                    user_expressions={"guard": GUARD_EXPRESSION}))
+        try:
+            reply = await ensure_async(self.kc.get_shell_msg(timeout=timeout))
+            while reply.get("parent_header", {}).get("msg_id") != msg_id:
+                reply = await ensure_async(self.kc.get_shell_msg(timeout=timeout))
+        except Exception:  # queue.Empty on timeout; a dead channel otherwise
+            return None
+        return reply["content"]
+
+    def _responsive(self) -> bool:
+        return run_sync(self._async_probe)(10) is not None
+
+    def _check_kernel(self, cell: NotebookNode) -> None:
+        content = run_sync(self._async_probe)(PROBE_TIMEOUT)
+        if content is None:
+            self._stopped = "内核没有响应评分程序的检查。"
+            return
+        result = content.get("user_expressions", {}).get("guard", {})
+        if content.get("status") != "ok" or result.get("status") != "ok":
+            self._tampered = ["评分程序无法检查内核状态（单元格的执行方式被改变了）"]
+            return
+        import ast
+        try:
+            changed = json.loads(ast.literal_eval(result["data"]["text/plain"]))
+        except (KeyError, ValueError, SyntaxError):
+            changed = ["评分程序的检查返回了无法识别的结果"]
+        if changed:
+            self._tampered = list(changed)
+
+    # --- the output cap --------------------------------------------------------------------
+    def output(self, outs, msg, display_id, cell_index):
+        if msg["msg_type"] == "stream":
+            limit = self.output_limit_kb * 1024
+            used = self._output_bytes.get(cell_index, 0)
+            size = len(msg["content"].get("text", "").encode("utf-8", "replace"))
+            self._output_bytes[cell_index] = used + size
+            if used + size > limit:
+                if used <= limit:
+                    outs.append(note_output(f"输出超过 {self.output_limit_kb} KB，其余部分没有保留。"))
+                return None
+        return super().output(outs, msg, display_id, cell_index)
