@@ -28,7 +28,8 @@ from typing import Any
 from nbclient.exceptions import DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
-from nbgrader.preprocessors import Execute
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
 #: What the grader evaluates in the kernel before each instructor-written cell.
@@ -177,3 +178,25 @@ class GuardedExecute(Execute):
                     outs.append(note_output(f"输出超过 {self.output_limit_kb} KB，其余部分没有保留。"))
                 return None
         return super().output(outs, msg, display_id, cell_index)
+
+
+class ForgetUnknownGradeIds(NbGraderPreprocessor):
+    """Before nbgrader's OverwriteCells: a cell whose nbgrader metadata names a grade_id the
+    gradebook does not know (a renamed test cell, hand-made metadata) becomes an ordinary cell.
+
+    nbgrader would otherwise drop only the unknown grade_id and then fail the whole submission on
+    the half-empty metadata. With this step the real test cell, missing from the notebook, is put
+    back from the gradebook by OverwriteCells (``add_missing_cells``) and graded.
+    """
+
+    def preprocess(self, nb, resources):
+        with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
+            source = gradebook.find_notebook(resources["nbgrader"]["notebook"], resources["nbgrader"]["assignment"])
+            known = {cell.name for cell in source.source_cells}
+        for cell in nb.cells:
+            meta = cell.get("metadata", {})
+            if "nbgrader" in meta and meta["nbgrader"].get("grade_id") not in known:
+                self.log.warning("Cell with unknown grade_id %r: graded as an ordinary cell",
+                                 meta["nbgrader"].get("grade_id"))
+                del meta["nbgrader"]
+        return nb, resources

@@ -68,7 +68,7 @@ def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
         "ExecutePreprocessor": {"timeout": config.cell_timeout},
         # autograde executes with coursekit.grading.GuardedExecute (nbgrader's Execute plus the
         # guard against tampering, dead/hung kernels, an output cap and the sandbox).
-        "Autograde": {"autograde_preprocessors": AUTOGRADE_STEPS},
+        "Autograde": {"sanitize_preprocessors": SANITIZE_STEPS, "autograde_preprocessors": AUTOGRADE_STEPS},
         "GuardedExecute": {"output_limit_kb": config.output_limit_kb},
         # Late work, judged against each assignment's due date in the gradebook.
         "LateSubmissionPlugin": {"penalty_method": config.late_policy},
@@ -83,6 +83,16 @@ def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
     }
 
 
+#: nbgrader's steps that put the instructor's cells back into a submission, with one added before
+#: OverwriteCells (a test cell whose grade_id the student changed would otherwise crash it).
+SANITIZE_STEPS = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "coursekit.grading.ForgetUnknownGradeIds",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 #: nbgrader's autograde steps (nbgrader.converters.autograde), with its Execute replaced.
 AUTOGRADE_STEPS = [
     "coursekit.grading.GuardedExecute",

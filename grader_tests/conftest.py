@@ -39,7 +39,8 @@ def run_step(config_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def graded_course(tmp_path_factory) -> Path:
-    """A scratch class, graded by the real nbgrader through `coursekit`; returns its course.toml.
+    """A scratch class, graded by the real nbgrader through `coursekit grade` (2 parallel workers, in
+    the sandbox); returns its course.toml.
 
     Students: the demo's samples (reference, blank, partial), the golden single-bug
     submissions (coursekit.samples.GOLDEN_SAMPLES), `late` (the partial notebook, submitted a
@@ -62,7 +63,8 @@ def graded_course(tmp_path_factory) -> Path:
     broken = submitted / "broken" / "lab2"
     broken.mkdir(parents=True)
     (broken / "lab2.ipynb").write_text('{"cells": [ this is not json', encoding="utf-8")
-    result = coursekit(config_path, "autograde")
+    result = coursekit(config_path, "grade", "--workers", "2")
+    (config_path.parent / "grade.log").write_text(result.stdout + "\n" + result.stderr, encoding="utf-8")
     assert result.returncode == 2, result.stderr[-3000:]
     total = 5 + len(GOLDEN_SAMPLES)
     assert f"could not autograde 1 of {total} submission(s): broken ({total - 1} graded)" in result.stderr
@@ -74,3 +76,52 @@ def graded_course(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def graded_config(graded_course):
     return load_config(graded_course)
+
+
+#: Limits of the scratch course that grades the broken and malicious submissions: short enough
+#: that a hung cell costs seconds, generous enough for honest cells on a busy 2-core machine.
+ADVERSARIAL_LIMITS = {"cell_timeout": 45, "notebook_timeout": 420, "memory_limit_mb": 3072}
+
+
+def set_grading_limits(config_path: Path, **limits: int) -> None:
+    """Rewrite [grading] values of a scratch course.toml."""
+    import re
+    text = config_path.read_text(encoding="utf-8")
+    for key, value in limits.items():
+        text, count = re.subn(rf"(?m)^{key} = \S+", f"{key} = {value}", text)
+        assert count == 1, key
+    config_path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def adversarial_course(tmp_path_factory) -> Path:
+    """A scratch class of broken and malicious submissions (grader_tests/adversarial.py), graded
+    once by `coursekit grade` with 2 workers in the sandbox; returns its course.toml."""
+    from grader_tests.adversarial import CASES, reference_notebook, write_case
+
+    config_path = copy_course(ROOT, tmp_path_factory.mktemp("adversarial-course"), with_release=False)
+    set_grading_limits(config_path, **ADVERSARIAL_LIMITS)
+    for step in ("setup-data", "build"):
+        run_step(config_path, step)
+    config = load_config(config_path)
+    notebook = config.assignment("lab2").notebook
+    reference = reference_notebook(config.directory("release") / "lab2" / notebook,
+                                   config.directory("source") / "lab2" / notebook)
+    submitted = config.directory("submitted")
+    # The reference is graded too: the escape case tries to read its folder.
+    for case in (*CASES,):
+        write_case(submitted / case.student / "lab2", reference, case, "2026-12-01 00:00:00.000000 UTC")
+    from grader_tests.adversarial import Case
+    write_case(submitted / "reference" / "lab2", reference,
+               Case("reference", "honest", lambda nb: {"lab2.ipynb": nbformat_dump(nb)}),
+               "2026-12-01 00:00:00.000000 UTC")
+    result = coursekit(config_path, "grade", "--workers", "2")
+    (config_path.parent / "grade.log").write_text(result.stdout + "\n" + result.stderr, encoding="utf-8")
+    assert result.returncode == 2, result.stderr[-3000:]
+    run_step(config_path, "feedback")
+    return config_path
+
+
+def nbformat_dump(nb) -> bytes:
+    import nbformat
+    return nbformat.writes(nb).encode("utf-8")

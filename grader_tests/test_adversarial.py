@@ -1,0 +1,134 @@
+"""Broken and malicious submissions: each is graded (or reported) without stopping the class run,
+never scores more than its honest code earns, and gets a reason the student can read."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+from bs4 import BeautifulSoup
+
+from coursekit.config import load_config
+from coursekit.gradetable import grade_rows
+from coursekit.report import read_grading_failures
+from grader_tests.adversarial import CASES, TESTS, case
+
+FULL = {"test_relu": 6, "test_sigmoid": 9, "test_tanh": 9, "test_network_forward": 10, "test_gradient_vanishing": 6,
+        "test_relu_death": 6, "test_l2_penalty": 6, "test_weight_decay": 6, "test_dropout_layer": 16,
+        "test_dropout_experiment": 6}
+GRADED = [c for c in CASES if c.status == "graded"]
+FAILED = [c for c in CASES if c.status == "failed"]
+ESCAPES = ("read-source", "read-release-answers", "read-gradebook", "write-gradebook", "read-other-student",
+           "list-submissions", "read-home", "write-course-toml", "network-dns", "network-connect", "write-1GB")
+
+
+@pytest.fixture(scope="module")
+def config(adversarial_course):
+    return load_config(adversarial_course)
+
+
+@pytest.fixture(scope="module")
+def rows(config):
+    _, table = grade_rows(config, "lab2")
+    return {row["student"]: row for row in table}
+
+
+def autograded_text(config, student: str) -> str:
+    """Everything the graded notebook printed or raised, in order."""
+    nb = nbformat.read(config.directory("autograded") / student / "lab2" / "lab2.ipynb", as_version=4)
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", "") if output.get("output_type") == "stream"
+                         else f"{output.get('ename', '')}: {output.get('evalue', '')}")
+    return "\n".join(parts)
+
+
+def feedback_text(config, student: str) -> str:
+    path = config.directory("feedback") / student / "lab2" / "lab2.html"
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser").get_text()
+
+
+def test_points_table_matches_course_toml(config):
+    assert FULL == {gid: config.assignment("lab2").points[gid] for gid in TESTS}
+
+
+def test_the_class_run_grades_everyone_else(config, rows):
+    """Every graded case and the honest reference are in the gradebook; only the unreadable ones failed."""
+    assert {c.student for c in GRADED} | {"reference"} <= set(rows)
+    failures = read_grading_failures(config, "lab2")
+    assert set(failures) == {c.student for c in FAILED}
+    assert rows["reference"]["auto"] == 80
+
+
+@pytest.mark.parametrize("one", GRADED, ids=lambda c: c.student)
+def test_graded_case_scores_what_its_honest_code_earns(config, rows, one):
+    """Exactly the parts named in the case are lost; no case scores above its honest code."""
+    expected = {gid: (0.0 if gid in one.lost else float(points)) for gid, points in FULL.items()}
+    got = {gid: rows[one.student]["cells"][gid] for gid in TESTS}
+    assert got == expected, f"{one.student}: {one.attack}"
+    assert rows[one.student]["max_auto"] == 80, "points come from the gradebook, not from the submission"
+
+
+@pytest.mark.parametrize("one", [c for c in GRADED if c.reason], ids=lambda c: c.student)
+def test_graded_case_has_its_reason_in_the_feedback(config, one):
+    assert one.reason in feedback_text(config, one.student), f"{one.student}: {one.attack}"
+
+
+@pytest.mark.parametrize("one", FAILED, ids=lambda c: c.student)
+def test_unreadable_case_is_reported_with_its_reason(config, one):
+    reason = read_grading_failures(config, "lab2")[one.student]
+    assert one.reason in reason, reason
+
+
+@pytest.mark.parametrize("attempt", ESCAPES)
+def test_sandbox_blocks(config, attempt):
+    """The escape submission tried it from inside the grading kernel, and was stopped."""
+    lines = [line for line in autograded_text(config, "escape").splitlines() if line.startswith(f"ESCAPE {attempt}:")]
+    assert len(lines) == 1 and "blocked" in lines[0], lines
+
+
+def test_escape_attempts_left_the_course_untouched(config, adversarial_course):
+    assert not adversarial_course.read_text(encoding="utf-8").endswith("#")
+    assert rows_ok(config)
+
+
+def rows_ok(config) -> bool:
+    _, table = grade_rows(config, "lab2")
+    return len(table) >= len(GRADED)
+
+
+def test_fork_bomb_hits_the_process_limit(config):
+    match = re.search(r"FORK: limited after (\d+) processes", autograded_text(config, "fork_bomb"))
+    assert match and int(match.group(1)) <= config.sandbox.max_processes
+
+
+def test_memory_bomb_is_stopped_at_the_limit_not_the_machine(config):
+    text = autograded_text(config, "memory_bomb")
+    assert "内存上限" in text, text[-2000:]
+
+
+def test_huge_output_is_cut(config):
+    path = config.directory("autograded") / "print_100mb" / "lab2" / "lab2.ipynb"
+    assert path.stat().st_size < 5 * 2**20, "100 MB of printing must not reach the graded notebook"
+    assert f"输出超过 {config.output_limit_kb} KB" in autograded_text(config, "print_100mb")
+
+
+@pytest.mark.parametrize("student", ["patch_allclose", "custom_exc", "input_transformer"])
+def test_tampering_stops_running_the_rest(config, student):
+    """After tampering nothing more runs: every graded cell says why."""
+    text = autograded_text(config, student)
+    assert text.count("TamperingDetected") == len(TESTS), text[-1500:]
+
+
+def test_case_list_covers_the_issue():
+    """Each kind of broken or malicious submission named in the grader_tests issue has a case."""
+    kinds = {"infinite_loop", "sys_exit", "os_exit", "raise_systemexit", "raise_keyboardinterrupt", "memory_bomb",
+             "print_100mb", "deleted_test_cell", "emptied_test_cell", "changed_points", "changed_grade_id",
+             "renamed_notebook", "missing_notebook", "invalid_json", "empty_file", "other_assignment",
+             "hardcoded_visible", "patch_allclose", "patch_assert_close", "patch_numpy", "patch_assertionerror",
+             "patch_import", "patch_rand", "patch_manual_seed", "custom_exc", "post_run_cell", "input_transformer",
+             "escape", "fork_bomb"}
+    assert kinds <= {c.student for c in CASES}
+    assert case("escape").attack

@@ -1,0 +1,159 @@
+"""`coursekit grade` at class scale: sequential and parallel give the same scores, a killed run is
+finished by running it again (each student graded exactly once), a Dask cluster gives the same
+scores, and a PostgreSQL gradebook works like the SQLite one."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from coursekit.classgrade import read_journal
+from coursekit.config import load_config
+from coursekit.gradetable import grade_rows
+from coursekit.nbgrader_settings import open_gradebook
+from coursekit.release import copy_course
+from coursekit.samples import GOLDEN_SAMPLES, write_samples
+from grader_tests.conftest import ROOT, coursekit, mirror_path, run_step
+
+STUDENTS = ("blank", "partial", "reference", "relu_derivative_wrong")
+TIMESTAMP = "2026-12-01 00:00:00.000000 UTC"
+
+
+def scores(config_path: Path, students=STUDENTS) -> dict[str, dict[str, float]]:
+    """grade_id -> score of every graded cell, per student, from the gradebook."""
+    _, rows = grade_rows(load_config(config_path), "lab2")
+    return {row["student"]: row["cells"] for row in rows if row["student"] in students}
+
+
+def make_class(tmp_path: Path, db_url: str | None = None) -> Path:
+    """A scratch course with the four STUDENTS' submissions, built and ready to grade."""
+    config_path = copy_course(ROOT, tmp_path, with_release=False)
+    if db_url:
+        text = config_path.read_text(encoding="utf-8")
+        config_path.write_text(text.replace('db_url = "sqlite:///gradebook.db"', f'db_url = "{db_url}"'),
+                               encoding="utf-8")
+    for step in ("setup-data", "build", "samples"):
+        run_step(config_path, step)
+    config = load_config(config_path)
+    notebook = config.assignment("lab2").notebook
+    golden = tuple(s for s in GOLDEN_SAMPLES if s.student in STUDENTS)
+    write_samples(config.directory("release") / "lab2" / notebook, config.directory("source") / "lab2" / notebook,
+                  config.directory("submitted"), "lab2", timestamp=TIMESTAMP, samples=golden)
+    return config_path
+
+
+@pytest.fixture(scope="module")
+def resumed_class(tmp_path_factory) -> tuple[Path, str, str]:
+    """Graded sequentially (1 worker), SIGKILLed after the first submission, then run again.
+    Returns the course.toml and the second run's stdout and stderr."""
+    config_path = make_class(tmp_path_factory.mktemp("resumed-class"))
+    config = load_config(config_path)
+    env = {**os.environ, "COURSE_DATA_MIRROR": str(mirror_path()), "MPLBACKEND": "Agg"}
+    first = subprocess.Popen([sys.executable, "-m", "coursekit", "--config", str(config_path), "grade",
+                              "--workers", "1"], cwd=config_path.parent, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while not read_journal(config, "lab2") and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.5)
+    assert first.poll() is None, "the first run ended before it could be killed"
+    assert read_journal(config, "lab2"), "no submission finished within 10 minutes"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    second = coursekit(config_path, "grade", "--workers", "1")
+    assert second.returncode == 0, second.stderr[-3000:]
+    return config_path, second.stdout, second.stderr
+
+
+def test_a_killed_run_is_finished_by_running_it_again(resumed_class):
+    config_path, stdout, stderr = resumed_class
+    config = load_config(config_path)
+    assert "already graded by an earlier run" in stdout + stderr
+    journal_lines = config.directory("autograded").joinpath(".coursekit-lab2-journal.jsonl").read_text().splitlines()
+    students = [line.split('"student": "')[1].split('"')[0] for line in journal_lines if '"student": "' in line]
+    assert sorted(students) == sorted(STUDENTS), "each student finished exactly once across both runs"
+    with open_gradebook(config) as gradebook:
+        rows = [(s.student.id, s.score) for s in gradebook.assignment_submissions("lab2")]
+    assert sorted(r[0] for r in rows) == sorted(STUDENTS), "one gradebook submission per student, none lost"
+
+
+def test_sequential_and_parallel_runs_give_identical_scores(resumed_class, graded_course):
+    """The resumed class was graded with 1 worker; the golden class with 2 workers in parallel."""
+    config_path, _, _ = resumed_class
+    sequential, parallel = scores(config_path), scores(graded_course)
+    assert set(sequential) == set(STUDENTS)
+    assert sequential == {s: parallel[s] for s in STUDENTS}
+
+
+def test_parallel_grading_never_locks_the_gradebook(graded_course):
+    """The golden class was graded by 2 workers writing to one SQLite gradebook."""
+    log = (graded_course.parent / "grade.log")
+    assert log.is_file()
+    assert "database is locked" not in log.read_text(encoding="utf-8")
+
+
+def test_a_dask_cluster_gives_the_same_scores(resumed_class):
+    distributed = pytest.importorskip("distributed")
+    config_path, _, _ = resumed_class
+    before = scores(config_path)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        result = coursekit(config_path, "grade", "--force", "--scheduler", cluster.scheduler_address)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "on the Dask cluster at tcp://127.0.0.1" in result.stdout + result.stderr
+    assert scores(config_path) == before
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory):
+    """A PostgreSQL server of its own on loopback (Debian's postgresql package), or a skip."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("Debian's postgresql is not installed (apt-get install postgresql): the PostgreSQL "
+                    "gradebook test needs a real server")
+    pytest.importorskip("psycopg2", reason="psycopg2 (pip install psycopg2-binary) is needed to reach PostgreSQL")
+    data = tmp_path_factory.mktemp("pgdata")
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(data, "postgres", "postgres")
+        data.parent.chmod(0o755)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+                   check=True, capture_output=True)
+    port = _free_port()
+    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"),
+                    "-o", f"-h 127.0.0.1 -p {port} -k {data}", "start"], check=True, capture_output=True)
+    try:
+        subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                        "gradebook"], check=True, capture_output=True)
+        yield f"postgresql://postgres@127.0.0.1:{port}/gradebook"
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+
+
+def test_a_postgresql_gradebook_gives_the_same_scores(postgres_url, tmp_path, graded_course):
+    config_path = make_class(tmp_path, db_url=postgres_url)
+    result = coursekit(config_path, "grade", "--workers", "2", "--student", "reference", "--student", "partial")
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = scores(config_path, ("reference", "partial"))
+    assert got == scores(graded_course, ("reference", "partial"))
