@@ -158,6 +158,14 @@ def cmd_feedback(config: CourseConfig, args: argparse.Namespace) -> None:
     name = default_assignment(config, args.assignment)
     say(f"feedback HTML for '{name}' (nbgrader generate_feedback)")
     run_nbgrader(config, "generate_feedback", name, "--force", quiet=True)
+    from coursekit.feedback import write_failure_feedback
+    from coursekit.report import read_grading_failures
+    notebook = config.assignment(name).notebook
+    for student, reason in sorted(read_grading_failures(config, name).items()):
+        folder = config.directory("feedback") / student / name
+        if not (folder / notebook.replace(".ipynb", ".html")).is_file():
+            write_failure_feedback(folder, name, notebook, reason)
+            say(f"{student}: could not be graded; feedback page with the reason written")
     say(f"feedback written under {config.directory('feedback')}/<student>/{name}/")
 
 

@@ -174,3 +174,26 @@ def remove_hidden_region(source: str) -> str:
         elif not hidden:
             kept.append(line)
     return "\n".join(kept)
+
+
+def write_failure_feedback(folder, assignment: str, notebook: str, reason: str) -> "Path":
+    """The feedback page of a submission nbgrader could not grade: why, and what to do.
+
+    Written where nbgrader puts feedback (feedback/<student>/<assignment>/<notebook>.html) so that the
+    student finds it in the same place; an existing nbgrader feedback page is never replaced.
+    """
+    import html
+    from pathlib import Path
+    page = Path(folder) / (Path(notebook).stem + ".html")
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(f"""<!DOCTYPE html>
+<html lang="zh"><head><meta charset="utf-8"><title>{html.escape(assignment)}: 未能评分</title></head>
+<body style="font-family: sans-serif; max-width: 48em; margin: 2em auto">
+<h1>{html.escape(assignment)}：这份提交未能自动评分</h1>
+<p><b>原因 (reason)：</b>{html.escape(reason)}</p>
+<p>得分 (score)：0 —— 不是因为答案错误，而是评分程序无法运行这份提交。请按上面的原因修正后重新提交；
+如有疑问请联系助教。</p>
+<p>This submission could not be graded, so it has no score yet. Fix what the reason says and submit again.</p>
+</body></html>
+""", encoding="utf-8")
+    return page

@@ -25,8 +25,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
+import nbformat
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
@@ -118,6 +119,12 @@ class GuardedExecute(Execute):
             self._stopped = f"内核在第 {index + 1} 个单元格中停止了（{self._death_reason()}）。"
             cell.outputs.append(error_output("KernelDied", self._stopped))
             return cell, resources
+        except CellTimeoutError:
+            # The reply came but its output did not (nbgrader raises on the iopub timeout).
+            cell.outputs.append(error_output("OutputTimeout", "这个单元格的输出没有按时到达评分程序。"))
+            if not self._responsive():
+                self._stopped = f"第 {index + 1} 个单元格之后内核不再响应。"
+            return cell, resources
         if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
             cell.outputs.append(note_output(f"这个单元格运行超过 {self.timeout} 秒，已被中断。"))
             if not self._responsive():
@@ -126,10 +133,10 @@ class GuardedExecute(Execute):
         return cell, resources
 
     def _death_reason(self) -> str:
-        limit = os.environ.get("COURSEKIT_MEMORY_EVENTS")
-        if limit and Path(limit).is_file():
+        spec = os.environ.get("COURSEKIT_SANDBOX")
+        if spec and Path(spec).is_file():
             from coursekit.sandbox import memory_limit_hit
-            if memory_limit_hit(Path(limit)):
+            if memory_limit_hit(Path(spec).parent):
                 return "超出了内存上限，被评分沙箱终止"
         return "代码调用了 os._exit/sys.exit 之类的退出，或进程崩溃、被系统终止"
 
@@ -180,23 +187,45 @@ class GuardedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
 
-class ForgetUnknownGradeIds(NbGraderPreprocessor):
-    """Before nbgrader's OverwriteCells: a cell whose nbgrader metadata names a grade_id the
-    gradebook does not know (a renamed test cell, hand-made metadata) becomes an ordinary cell.
+class RepairTestCells(NbGraderPreprocessor):
+    """Before nbgrader's OverwriteCells, make the submission's nbgrader cells something it can handle.
 
-    nbgrader would otherwise drop only the unknown grade_id and then fail the whole submission on
-    the half-empty metadata. With this step the real test cell, missing from the notebook, is put
-    back from the gradebook by OverwriteCells (``add_missing_cells``) and graded.
+    * A cell whose nbgrader metadata names a grade_id the gradebook does not know (a renamed test
+      cell, hand-made metadata) becomes an ordinary cell: nbgrader would drop only the grade_id and
+      then fail the whole submission on the half-empty metadata.
+    * A deleted test cell is put back from the gradebook right after the nearest instructor or
+      answer cell before it that is still there. (nbgrader's own ``add_missing_cells`` looks only
+      at graded and answer cells and fails when the cell before is a locked, ungraded one.)
+
+    OverwriteCells then restores every test cell's source and points from the gradebook.
     """
 
     def preprocess(self, nb, resources):
+        from nbgrader.preprocessors import OverwriteCells
         with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
             source = gradebook.find_notebook(resources["nbgrader"]["notebook"], resources["nbgrader"]["assignment"])
-            known = {cell.name for cell in source.source_cells}
+            order = [cell.name for cell in source.source_cells]
+            cells = {cell.name: cell for cell in source.source_cells}
+            graded = {cell.name: cell.max_score for cell in source.grade_cells}
+            answers = {cell.name for cell in source.solution_cells}
         for cell in nb.cells:
             meta = cell.get("metadata", {})
-            if "nbgrader" in meta and meta["nbgrader"].get("grade_id") not in known:
+            if "nbgrader" in meta and meta["nbgrader"].get("grade_id") not in cells:
                 self.log.warning("Cell with unknown grade_id %r: graded as an ordinary cell",
                                  meta["nbgrader"].get("grade_id"))
                 del meta["nbgrader"]
+        restore = OverwriteCells()
+        for position, name in enumerate(order):
+            present = [self._grade_id(c) for c in nb.cells]
+            if name not in graded or name in present:
+                continue
+            self.log.warning("Test cell %s was deleted from the submission: put back from the gradebook", name)
+            before = [n for n in order[:position] if n in present]
+            index = present.index(before[-1]) + 1 if before else 0
+            cell = restore.missing_cell_transform(cells[name], graded[name], is_solution=name in answers)
+            nb.cells.insert(index, nbformat.from_dict(cell))  # attribute access all the way down
         return nb, resources
+
+    @staticmethod
+    def _grade_id(cell) -> str | None:
+        return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")

@@ -84,12 +84,12 @@ def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
 
 
 #: nbgrader's steps that put the instructor's cells back into a submission, with one added before
-#: OverwriteCells (a test cell whose grade_id the student changed would otherwise crash it).
+#: OverwriteCells (renamed or deleted test cells would otherwise crash it).
 SANITIZE_STEPS = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "coursekit.grading.ForgetUnknownGradeIds",
+    "coursekit.grading.RepairTestCells",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]

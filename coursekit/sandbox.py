@@ -26,6 +26,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -166,10 +167,14 @@ def cleanup(private: Path) -> None:
                         os.kill(int(pid), signal.SIGKILL)
                     except (ProcessLookupError, ValueError):
                         pass
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
+            for _ in range(50):  # the killed processes leave the cgroup within moments
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
     shutil.rmtree(private, ignore_errors=True)
 
 

@@ -78,8 +78,11 @@ def test_graded_case_has_its_reason_in_the_feedback(config, one):
 
 @pytest.mark.parametrize("one", FAILED, ids=lambda c: c.student)
 def test_unreadable_case_is_reported_with_its_reason(config, one):
+    """The failure record (class report, summary table) and the student's feedback page say why."""
     reason = read_grading_failures(config, "lab2")[one.student]
     assert one.reason in reason, reason
+    page = feedback_text(config, one.student)
+    assert one.reason in page and "未能自动评分" in page
 
 
 @pytest.mark.parametrize("attempt", ESCAPES)
