@@ -196,12 +196,20 @@ def grade_submission(job: Job) -> Outcome:
         if private is not None:
             from coursekit import sandbox
             sandbox.cleanup(private)
+    log_path = log_folder(config, job.assignment) / f"{job.student}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text(log, encoding="utf-8")
     if process.returncode != 0:
         return Outcome(job.student, "failed", time.perf_counter() - started, nbgrader_reason(log), digest)
     return Outcome(job.student, "graded", time.perf_counter() - started, "", digest)
 
 
 # --- the class ---------------------------------------------------------------------------------
+
+def log_folder(config: CourseConfig, assignment: str) -> Path:
+    """Where nbgrader's log of each submission's last grading is kept (one file per student)."""
+    return config.directory("autograded") / f".coursekit-{assignment}-logs"
+
 
 def journal_path(config: CourseConfig, assignment: str) -> Path:
     return config.directory("autograded") / f".coursekit-{assignment}-journal.jsonl"
