@@ -90,7 +90,7 @@ def test_grading_is_deterministic(graded_course, graded_config):
 
     first_scores, first_text = rows_by_student(graded_config)["partial"]["cells"], feedback_text()
     for _ in range(2):
-        for step in (("autograde", "--student", "partial"), ("feedback",)):
+        for step in (("grade", "--force", "--student", "partial"), ("feedback",)):
             result = coursekit(graded_course, *step)
             assert result.returncode == 0, result.stderr[-2000:]
         assert rows_by_student(graded_config)["partial"]["cells"] == first_scores
