@@ -9,6 +9,7 @@
     autograde [ASSIGNMENT] the same as grade (kept for the demo and muscle memory)
     feedback [ASSIGNMENT] nbgrader generate_feedback
     grades [ASSIGNMENT]   print the grade table from the gradebook
+    export [ASSIGNMENT]   grades.csv, one row per student (nbgrader export)
     report [ASSIGNMENT]   the class report: reports/ASSIGNMENT/index.html and a text summary
     demo                  all of the above, in order, for the sample submissions
 
@@ -156,6 +157,7 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
 
 def cmd_feedback(config: CourseConfig, args: argparse.Namespace) -> None:
     name = default_assignment(config, args.assignment)
+    _late_policy(config, name)
     say(f"feedback HTML for '{name}' (nbgrader generate_feedback)")
     run_nbgrader(config, "generate_feedback", name, "--force", quiet=True)
     from coursekit.feedback import write_failure_feedback
@@ -169,15 +171,32 @@ def cmd_feedback(config: CourseConfig, args: argparse.Namespace) -> None:
     say(f"feedback written under {config.directory('feedback')}/<student>/{name}/")
 
 
+def _late_policy(config: CourseConfig, name: str) -> None:
+    from coursekit.latework import apply_late_policy
+    for student in apply_late_policy(config, name):
+        say(f"{student}: late, and course.toml says late work scores 0: hand grades zeroed too")
+
+
+def cmd_export(config: CourseConfig, args: argparse.Namespace) -> None:
+    name = default_assignment(config, args.assignment)
+    _late_policy(config, name)
+    target = config.root / "grades.csv"
+    say(f"every student's scores to {target.name} (nbgrader export)")
+    run_nbgrader(config, "export", f"--to={target}", quiet=True)
+    say(f"{target} written")
+
+
 def cmd_grades(config: CourseConfig, args: argparse.Namespace) -> None:
     from coursekit.gradetable import grade_table
     name = default_assignment(config, args.assignment)
+    _late_policy(config, name)
     print(grade_table(config, name))
 
 
 def cmd_report(config: CourseConfig, args: argparse.Namespace) -> None:
     from coursekit.report import collect_report, text_table, write_report
     name = default_assignment(config, args.assignment)
+    _late_policy(config, name)
     report = collect_report(config, name)
     page = write_report(report, config.root / "reports" / name)
     print(text_table(report))
@@ -197,6 +216,7 @@ COMMANDS = {
     "autograde": (cmd_grade, "the same as grade"),
     "feedback": (cmd_feedback, "generate feedback HTML with nbgrader"),
     "grades": (cmd_grades, "print the grade table"),
+    "export": (cmd_export, "write grades.csv, one row per student (nbgrader export)"),
     "report": (cmd_report, "write the class report (HTML with figures) and print its summary"),
     "demo": (cmd_demo, "setup-data, build, samples, autograde, feedback, grades, report"),
 }

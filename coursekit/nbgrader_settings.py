@@ -10,6 +10,10 @@ from typing import Any
 from coursekit.config import CourseConfig
 
 
+#: LMS file names for zip_collect (the time in ISO 8601 basic format: nbgrader would read the
+#: "-30-10" of its docs' "2016-01-30-15-30-10" example as a time-zone offset).
+LMS_FILE_NAME = r".*/[^/_]+_(?P<student_id>[^/_]+)_attempt_(?P<timestamp>\d{8}T\d{6}Z)_(?P<file_id>[^/]+\.ipynb)$"
+
 #: Seconds a SQLite writer waits for another one (parallel grading) before giving up.
 SQLITE_BUSY_TIMEOUT = 120
 
@@ -74,6 +78,9 @@ def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
         "LateSubmissionPlugin": {"penalty_method": config.late_policy},
         # A test cell deleted from a submission is put back from the gradebook and graded.
         "OverwriteCells": {"add_missing_cells": True},
+        # `nbgrader zip_collect`: an LMS download in downloaded/<assignment>/archive/ whose notebooks
+        # are named <assignment>_<student>_attempt_<YYYYMMDDTHHMMSSZ>_<notebook>.ipynb.
+        "FileNameCollectorPlugin": {"named_regexp": LMS_FILE_NAME},
         # Feedback: nbgrader's own steps plus a summary table, and (unless course.toml says
         # show_hidden_tests = true) no hidden-test code in what students receive.
         "GenerateFeedback": {"preprocessors": feedback_preprocessors(config)},
