@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test build data benchmarks clean
+.PHONY: install demo test build data benchmarks lectures clean
 
 $(BIN)/coursekit: pyproject.toml
 	@echo "[make] creating $(VENV) with $(PYTHON) and installing the course (pip install -e '.[dev]')"
@@ -31,6 +31,10 @@ benchmarks: install
 	$(BIN)/python benchmarks/data_pipeline.py
 	$(BIN)/python benchmarks/experiment_robustness.py
 	$(BIN)/python benchmarks/grade_one.py
+
+# The lecture notebooks in notebooks/, executed at the cpu profile, as HTML in build/lectures/.
+lectures: install
+	$(BIN)/python -m coursekit.lectures html --profile cpu --out build/lectures
 
 clean:
 	rm -rf submitted autograded feedback gradebook.db .exchange

@@ -93,7 +93,7 @@ _LECTURES = {
         "num_train": _COUNT, "num_test": _COUNT, "num_epochs": _COUNT, "batch_size": _COUNT,
         "lr": _NUM, "num_hiddens": _COUNT, "dropout1": _NUM, "dropout2": _NUM,
         "num_evals": (int, "a whole number of evaluated epochs (0 = every epoch)"),
-        "num_mask_samples": _COUNT, "num_mc_samples": _COUNT,
+        "num_mask_samples": _COUNT, "num_mc_samples": _COUNT, "num_mc_examples": _COUNT,
     },
     "sweep": {
         "ps": (list, "an array of dropout probabilities in [0, 1)"),

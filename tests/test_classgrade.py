@@ -132,4 +132,9 @@ def test_outcomes_travel_as_plain_data():
 def test_nbgrader_reason_prefers_the_last_exception():
     log = "[AutogradeApp] INFO | x\nValueError: first\n[AutogradeApp] ERROR | failed\nKeyError: 'last one'\n"
     assert classgrade.nbgrader_reason(log) == "KeyError: 'last one'"
+    log = ("[AutogradeApp | INFO] Sanitizing x\nTraceback (most recent call last):\n  File ...\n"
+           "nbformat.reader.NotJSONError: Notebook does not appear to be JSON: '{\"cells\": [ this'\n"
+           "[AutogradeApp | ERROR] There was an error processing assignment\n")
+    assert classgrade.nbgrader_reason(log).startswith("nbformat.reader.NotJSONError: Notebook does not appear")
+    assert classgrade.nbgrader_reason("[X | ERROR] something broke\n") == "[X | ERROR] something broke"
     assert classgrade.nbgrader_reason("") == "nbgrader failed without a message"

@@ -53,14 +53,3 @@ def test_setup_data_with_a_missing_mirror_says_what_to_do(tmp_path):
 def test_arguments_parse(argv):
     args = parser().parse_args(argv)
     assert args.command == argv[0]
-
-
-def test_nbgrader_reason_picks_the_telling_line():
-    from coursekit.cli import nbgrader_reason
-
-    log = ("[AutogradeApp | INFO] Sanitizing x\nTraceback (most recent call last):\n  File ...\n"
-           "nbformat.reader.NotJSONError: Notebook does not appear to be JSON: '{\"cells\": [ this'\n"
-           "[AutogradeApp | ERROR] There was an error processing assignment\n")
-    assert nbgrader_reason(log).startswith("nbformat.reader.NotJSONError: Notebook does not appear to be JSON")
-    assert nbgrader_reason("[X | ERROR] something broke\n") == "[X | ERROR] something broke"
-    assert nbgrader_reason("") == "nbgrader failed without a message"

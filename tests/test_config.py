@@ -100,7 +100,7 @@ def test_nbgrader_reads_the_same_values():
     assert c.CourseDirectory.root == str(ROOT)
     assert c.CourseDirectory.source_directory == "source"
     assert c.CourseDirectory.release_directory == "release"
-    assert c.CourseDirectory.db_url == f"sqlite:///{ROOT}/gradebook.db"
+    assert c.CourseDirectory.db_url == f"sqlite:///{ROOT}/gradebook.db?timeout=120"  # busy timeout: parallel writers wait
     assert c.ExecutePreprocessor.timeout == config.cell_timeout == 120
     assert c.Exchange.root == str(config.exchange_root)
     assert c.LateSubmissionPlugin.penalty_method == config.late_policy == "zero"
