@@ -133,10 +133,13 @@ def _die_with_parent() -> None:
 
 def kernel_environment(config: CourseConfig, threads: int) -> dict[str, str]:
     """The whole environment of a sandboxed grading kernel."""
+    from coursekit.sandbox import SANDBOX_HOME
     python_bin = str(Path(sys.executable).parent)
-    env = {"PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "USER": "student",
+    home = SANDBOX_HOME
+    env = {"PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "USER": "student",
            "LANG": "C.UTF-8", "NBGRADER_EXECUTION": "autograde", "COURSE_TOML": str(config.path),
-           "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter",
+           "MPLCONFIGDIR": f"{home}/matplotlib", "IPYTHONDIR": f"{home}/ipython",
+           "JUPYTER_RUNTIME_DIR": f"{home}/jupyter",
            "PYTHONDONTWRITEBYTECODE": "1", "COURSE_THREADS": str(threads)}
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(threads)

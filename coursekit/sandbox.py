@@ -32,6 +32,8 @@ from pathlib import Path
 
 KERNEL_NAME = "coursekit-sandbox"
 SANDBOX_UID = 65534  # nobody
+#: The kernel's HOME and TMPDIR inside the sandbox (the only writable folder besides its working folder).
+SANDBOX_HOME = "/tmp/home"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts",
@@ -111,18 +113,23 @@ def cgroup_dirs(job: str) -> dict[str, Path]:
 
 
 def memory_limit_hit(private: Path) -> bool:
-    """Whether the job's kernel reached its memory limit (read from its cgroup or marker)."""
+    """Whether the job's kernel reached its memory limit (the OOM killer acted in its cgroup)."""
     spec = json.loads((private / "spec.json").read_text())
     for kind, folder in cgroup_dirs(spec["job"]).items():
-        for name in ("memory.failcnt", "memory.events"):
+        if kind == "pids":
+            continue
+        # v1: "oom_kill N" in memory.oom_control; v2: "oom_kill N" / "max N" in memory.events.
+        for name in ("memory.oom_control", "memory.events"):
             path = folder / name
-            if kind in ("memory", "unified") and path.is_file():
-                text = path.read_text()
-                if name == "memory.failcnt" and text.strip() not in ("", "0"):
+            if not path.is_file():
+                continue
+            for line in path.read_text().splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[0] in ("oom_kill", "max") and parts[1] != "0":
                     return True
-                if name == "memory.events" and any(line.split()[0] in ("max", "oom_kill") and line.split()[1] != "0"
-                                                   for line in text.splitlines() if line.strip()):
-                    return True
+        usage, limit = folder / "memory.max_usage_in_bytes", folder / "memory.limit_in_bytes"
+        if usage.is_file() and limit.is_file() and int(usage.read_text()) >= int(limit.read_text()):
+            return True
     return False
 
 
@@ -204,7 +211,11 @@ def sandbox_prefix(spec: Spec, cwd: str) -> list[str]:
                 "--size", str(spec.tmp_mb * 2**20), "--tmpfs", cwd, "--chdir", cwd]
     for key, value in spec.env.items():
         command += ["--setenv", key, value]
-    return [*command, "--"]
+    # The kernel's home and temporary folder: a size-limited tmpfs of its own. Everything else of
+    # the sandbox's root and /tmp (where bwrap made the folders leading to the binds, e.g. of a
+    # course under /tmp) is read-only: only HOME, the working folder and the private folder are writable.
+    command += ["--size", str(spec.tmp_mb * 2**20), "--tmpfs", SANDBOX_HOME]
+    return [*command, "--remount-ro", "/tmp", "--remount-ro", "/", "--"]
 
 
 def _die_with_parent() -> None:

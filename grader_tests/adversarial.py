@@ -150,12 +150,13 @@ _attempt("read-gradebook", lambda: open("../../../gradebook.db", "rb").read(16))
 _attempt("write-gradebook", lambda: open("../../../gradebook.db", "ab").write(b"x"))
 _attempt("read-other-student", lambda: open("../../../submitted/reference/lab2/lab2.ipynb").read())
 _attempt("list-submissions", lambda: _os.listdir("../../../submitted"))
-_attempt("read-home", lambda: _os.listdir(_os.path.expanduser("~root")))
+_attempt("read-home", lambda: open(_os.path.expanduser("~root/.bashrc")).read())
 _attempt("write-course-toml", lambda: open(_os.environ.get("COURSE_TOML", "course.toml"), "a").write("#"))
 _attempt("network-dns", lambda: _socket.getaddrinfo("pypi.org", 443))
 _attempt("network-connect", lambda: _socket.create_connection(("10.0.2.2", 80), timeout=3))
 def _write_gb():
-    with open("/tmp/big.bin", "wb") as _f:
+    import tempfile as _tempfile
+    with open(_os.path.join(_tempfile.gettempdir(), "big.bin"), "wb") as _f:
         for _ in range(1024):
             _f.write(b"\0" * 2**20)
 _attempt("write-1GB", _write_gb)

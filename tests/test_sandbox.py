@@ -23,7 +23,8 @@ def make_spec(tmp_path: Path, **limits) -> sandbox.Spec:
     values = {"memory_mb": 2048, "max_processes": 64, "max_file_mb": 1, "tmp_mb": 8, **limits}
     spec = sandbox.Spec(job=f"test-{tmp_path.name}", private=str(private), kernel_name=sandbox.KERNEL_NAME,
                         ipc_prefix=str(private / "kernel"), read_only=[str(ROOT / "coursekit")],
-                        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, **values)
+                        env={"PATH": "/usr/bin:/bin", "HOME": sandbox.SANDBOX_HOME, "TMPDIR": sandbox.SANDBOX_HOME},
+                        **values)
     (private / "spec.json").write_text(json.dumps(spec.__dict__))
     return spec
 
@@ -68,10 +69,12 @@ def attempt(name, action):
         result[name] = type(err).__name__
 attempt("secret", lambda: open(SECRET).read())
 attempt("network", lambda: socket.create_connection(("1.1.1.1", 53), timeout=2))
+attempt("home", lambda: open(os.path.join(os.environ["TMPDIR"], "x"), "w").write("ok"))
 attempt("tmp", lambda: open("/tmp/x", "w").write("ok"))
 attempt("cwd", lambda: open("here.txt", "w").write("ok"))
 attempt("venv-write", lambda: open(os.path.join(PREFIX, "evil.txt"), "w").write("x"))
-attempt("big-file", lambda: open("/tmp/big", "wb").write(b"0" * 3 * 2**20))
+attempt("write-outside", lambda: open(GRADEBOOK, "a").write("x"))
+attempt("big-file", lambda: open(os.path.join(os.environ["TMPDIR"], "big"), "wb").write(b"0" * 3 * 2**20))
 result["uid"] = os.getuid()
 print(json.dumps(result))
 '''
@@ -86,14 +89,18 @@ def test_a_process_inside_sees_nothing_of_the_course_and_has_no_network(tmp_path
     secret.write_text("the answers")
     cwd = course / "autograded" / "ann" / "lab2"
     cwd.mkdir(parents=True)
-    code = f"SECRET = {str(secret)!r}; PREFIX = {sys.prefix!r}\n" + PROBE
+    gradebook = course / "gradebook.db"
+    code = f"SECRET = {str(secret)!r}; PREFIX = {sys.prefix!r}; GRADEBOOK = {str(gradebook)!r}\n" + PROBE
     result = run_inside(spec, cwd, code)
     assert result.returncode == 0, result.stderr[-2000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["secret"] == "FileNotFoundError"
     assert seen["network"] == "OSError" or seen["network"].endswith("Error") and seen["network"] != "open"
-    assert seen["tmp"] == "open" and seen["cwd"] == "open"
+    assert seen["home"] == "open" and seen["cwd"] == "open"
+    assert seen["tmp"] == "OSError", "only HOME (= TMPDIR) is writable in /tmp"
     assert seen["venv-write"] in ("OSError", "PermissionError")
+    assert seen["write-outside"] == "OSError", "the sandbox's own root is read-only"
+    assert not gradebook.exists()
     assert seen["big-file"] == "OSError", "max_file_mb = 1 stops a 3 MB file"
     assert seen["uid"] == sandbox.SANDBOX_UID
     assert not (cwd / "here.txt").exists(), "the working folder inside is private"
