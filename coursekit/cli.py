@@ -11,6 +11,7 @@
     grades [ASSIGNMENT]   print the grade table from the gradebook
     export [ASSIGNMENT]   grades.csv, one row per student (nbgrader export)
     report [ASSIGNMENT]   the class report: reports/ASSIGNMENT/index.html and a text summary
+    lab [--student DIR]   JupyterLab with nbgrader's extensions for the course (localhost, token)
     demo                  all of the above, in order, for the sample submissions
 
 Every command reads course.toml (found upwards from the working directory, or $COURSE_TOML)
@@ -203,6 +204,11 @@ def cmd_report(config: CourseConfig, args: argparse.Namespace) -> None:
     say(f"class report: {page}")
 
 
+def cmd_lab(config: CourseConfig, args: argparse.Namespace) -> None:
+    from coursekit.labserver import cmd_lab as start_lab
+    start_lab(config, args)
+
+
 def cmd_demo(config: CourseConfig, args: argparse.Namespace) -> None:
     for step in (cmd_setup_data, cmd_build, cmd_samples, cmd_grade, cmd_feedback, cmd_grades, cmd_report):
         step(config, argparse.Namespace(assignment=None, student=None, workers=None, scheduler=None, force=False))
@@ -218,6 +224,7 @@ COMMANDS = {
     "grades": (cmd_grades, "print the grade table"),
     "export": (cmd_export, "write grades.csv, one row per student (nbgrader export)"),
     "report": (cmd_report, "write the class report (HTML with figures) and print its summary"),
+    "lab": (cmd_lab, "start JupyterLab for the course (127.0.0.1, a token; --student DIR for a student's folder)"),
     "demo": (cmd_demo, "setup-data, build, samples, autograde, feedback, grades, report"),
 }
 
@@ -228,13 +235,16 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text)
-        if name not in ("setup-data", "demo"):
+        if name not in ("setup-data", "demo", "lab"):
             command.add_argument("assignment", nargs="?", help="assignment name (default: the first in course.toml)")
         if name in ("grade", "autograde"):
             command.add_argument("--student", action="append", help="grade only this student (repeatable)")
             command.add_argument("--workers", type=int, help="parallel nbgrader processes (default: course.toml)")
             command.add_argument("--scheduler", help="grade on this Dask scheduler (default: course.toml)")
             command.add_argument("--force", action="store_true", help="regrade submissions already graded")
+        if name == "lab":
+            from coursekit.labserver import add_arguments
+            add_arguments(command)
     return top
 
 
