@@ -193,6 +193,8 @@ class RepairTestCells(NbGraderPreprocessor):
     * A cell whose nbgrader metadata names a grade_id the gradebook does not know (a renamed test
       cell, hand-made metadata) becomes an ordinary cell: nbgrader would drop only the grade_id and
       then fail the whole submission on the half-empty metadata.
+    * A known cell gets its kind (graded, answer, locked) back from the gradebook: a test cell
+      unlocked or marked as an answer by the student would otherwise fail nbgrader's checksums.
     * A deleted test cell is put back from the gradebook right after the nearest instructor or
       answer cell before it that is still there. (nbgrader's own ``add_missing_cells`` looks only
       at graded and answer cells and fails when the cell before is a locked, ungraded one.)
@@ -210,10 +212,19 @@ class RepairTestCells(NbGraderPreprocessor):
             answers = {cell.name for cell in source.solution_cells}
         for cell in nb.cells:
             meta = cell.get("metadata", {})
-            if "nbgrader" in meta and meta["nbgrader"].get("grade_id") not in cells:
-                self.log.warning("Cell with unknown grade_id %r: graded as an ordinary cell",
-                                 meta["nbgrader"].get("grade_id"))
+            if "nbgrader" not in meta:
+                continue
+            name = meta["nbgrader"].get("grade_id")
+            if name not in cells:
+                self.log.warning("Cell with unknown grade_id %r: graded as an ordinary cell", name)
                 del meta["nbgrader"]
+                continue
+            # What kind of cell it is comes from the gradebook, not from the submission (a test
+            # cell the student unlocked or marked as an answer is a locked test cell again).
+            kind = {"grade": name in graded, "solution": name in answers, "locked": bool(cells[name].locked)}
+            if any(meta["nbgrader"].get(key) != value for key, value in kind.items()):
+                self.log.warning("Cell %s: nbgrader metadata changed in the submission, restored", name)
+                meta["nbgrader"].update(kind)
         restore = OverwriteCells()
         for position, name in enumerate(order):
             present = [self._grade_id(c) for c in nb.cells]
