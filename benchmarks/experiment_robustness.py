@@ -5,7 +5,7 @@ code the autograder runs, see coursekit.replay) with the reference solution, and
 wrong answer per experiment. A good check passes for the reference on every seed and fails for
 the wrong answer on every seed.
 
-    python benchmarks/experiment_robustness.py [--seeds 20] [--wrong-seeds 5]
+    python benchmarks/experiment_robustness.py [--seeds 20] [--wrong-seeds 5] [--check test_dropout_experiment]
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20, help="seeds for the reference solution")
     parser.add_argument("--wrong-seeds", type=int, default=5, help="seeds for each wrong answer")
+    parser.add_argument("--check", action="append", choices=CHECKS, help="only this check (repeatable)")
     args = parser.parse_args()
     ok = True
     print(f"{'check':<26} {'reference passes':>17} {'wrong answer fails':>19}  wrong answer")
-    for check in CHECKS:
+    for check in args.check or CHECKS:
         started = time.perf_counter()
         passes = sum(run_check(check, seed) for seed in range(args.seeds))
         description, edits = WRONG[check]

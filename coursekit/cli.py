@@ -126,7 +126,9 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
             sandboxed = "in the bubblewrap sandbox" if config.sandbox.enabled else "WITHOUT a sandbox"
             say(f"grading {len(todo)} submission(s) of '{name}' {where}, {sandboxed}"
                 + (f"; {len(done)} already graded by an earlier run (--force regrades them)" if done else ""))
-            threads = classgrade.threads_per_worker(1 if scheduler else workers)
+            # On Dask each worker machine runs one submission per worker process: 1 thread each
+            # (start workers with --nthreads 1, one per core); locally cores // workers.
+            threads = 1 if scheduler else classgrade.threads_per_worker(workers)
             jobs = [classgrade.Job(str(config.path), name, student, threads, config.sandbox.enabled) for student in todo]
             outcomes = list(done.values())
             bar = tqdm(total=len(jobs), desc="grade", unit="student")

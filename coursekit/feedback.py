@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 from typing import Any
 
 from nbconvert.preprocessors import Preprocessor
@@ -176,14 +177,13 @@ def remove_hidden_region(source: str) -> str:
     return "\n".join(kept)
 
 
-def write_failure_feedback(folder, assignment: str, notebook: str, reason: str) -> "Path":
+def write_failure_feedback(folder: Path, assignment: str, notebook: str, reason: str) -> Path:
     """The feedback page of a submission nbgrader could not grade: why, and what to do.
 
     Written where nbgrader puts feedback (feedback/<student>/<assignment>/<notebook>.html) so that the
     student finds it in the same place; an existing nbgrader feedback page is never replaced.
     """
     import html
-    from pathlib import Path
     page = Path(folder) / (Path(notebook).stem + ".html")
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(f"""<!DOCTYPE html>

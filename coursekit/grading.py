@@ -123,7 +123,7 @@ class GuardedExecute(Execute):
             # The reply came but its output did not (nbgrader raises on the iopub timeout).
             cell.outputs.append(error_output("OutputTimeout", "这个单元格的输出没有按时到达评分程序。"))
             if not self._responsive():
-                self._stopped = f"第 {index + 1} 个单元格之后内核不再响应。"
+                self._stopped = f"第 {index + 1} 个单元格的输出中断后内核仍无响应（可能是无限循环）。"
             return cell, resources
         if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
             cell.outputs.append(note_output(f"这个单元格运行超过 {self.timeout} 秒，已被中断。"))

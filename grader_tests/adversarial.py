@@ -122,6 +122,30 @@ def _gut_test(gid: str) -> Callable[[nbformat.NotebookNode], None]:
     return change
 
 
+def _exits(nb) -> dict[str, bytes]:
+    nb = nbformat.from_dict(nb)
+    _cell(nb, "activations").source += "\n\nimport sys\nsys.exit()\n"
+    _cell(nb, "network").source += "\n\nraise SystemExit(3)\n"
+    _cell(nb, "l2_penalty").source += "\n\nraise KeyboardInterrupt\n"
+    return {NOTEBOOK: _dump(nb)}
+
+
+def _edited_test_cells(nb) -> dict[str, bytes]:
+    """Every way of editing the test cells' metadata or source at once, each over a planted bug."""
+    nb = nbformat.from_dict(nb)
+    for gid, (old, new) in (("activations", RELU_BUG), ("activations", SIGMOID_BUG), ("activations", TANH_BUG),
+                            ("l2_penalty", ("return torch.sum(w.pow(2)) / 2", "return torch.sum(w.pow(2))"))):
+        cell = _cell(nb, gid)
+        assert cell.source.count(old) == 1, (gid, old)
+        cell.source = cell.source.replace(old, new)
+    _gut_test("test_sigmoid")(nb)
+    _set_meta("test_tanh", grade_id="test_tanh_mine")(nb)
+    _set_meta("test_network_forward", points=100)(nb)
+    _set_meta("test_l2_penalty", locked=False, solution=True)(nb)
+    _drop_test("test_relu")(nb)
+    return {NOTEBOOK: _dump(nb)}
+
+
 def _renamed(nb) -> dict[str, bytes]:
     return {"lab2 (1).ipynb": _dump(nb)}
 
@@ -188,32 +212,20 @@ CASES = (
          append("network", "import time as _t\nwhile True:\n    try:\n        _t.sleep(0.5)\n"
                            "    except KeyboardInterrupt:\n        pass"),
          lost=ALL - {"test_relu", "test_sigmoid", "test_tanh"}, reason="仍无响应"),
-    Case("sys_exit", "sys.exit() in an answer cell", append("activations", "import sys\nsys.exit()")),
-    Case("raise_systemexit", "raise SystemExit in an answer cell", append("l2_penalty", "raise SystemExit(3)")),
-    Case("raise_keyboardinterrupt", "raise KeyboardInterrupt in an answer cell",
-         append("l2_penalty", "raise KeyboardInterrupt")),
+    Case("exits", "sys.exit(), raise SystemExit and raise KeyboardInterrupt, each at the end of an answer cell",
+         lambda nb: _exits(nb), reason="SystemExit"),
     Case("os_exit", "os._exit() kills the kernel in the dropout cell",
          append("dropout_layer", "import os\nos._exit(0)"), lost=DROPOUT, reason="内核在第"),
     Case("memory_bomb", "allocates far beyond the memory limit",
          append("dropout_layer", "_bomb = b'x' * (6 * 2**30)"), lost=DROPOUT, reason="内存上限"),
-    Case("print_100mb", "prints 100 MB", append("activations", "print('x' * 100_000_000)"), reason="输出超过"),
     Case("fork_bomb", "forks until something stops it", append("activations", FORK_BOMB), reason="FORK: limited"),
-    Case("escape", "reads/writes outside its folder, opens the network, writes 1 GB",
-         append("activations", ESCAPES), reason="ESCAPE read-source: blocked"),
+    Case("escape", "reads/writes outside its folder, opens the network, writes 1 GB, prints 100 MB",
+         append("activations", ESCAPES + "\nprint('x' * 100_000_000)"), reason="ESCAPE read-source: blocked"),
     # --- the notebook is changed where the student should not ---------------------------------
-    Case("deleted_test_cell", "deletes the test_relu cell (and has a wrong ReLU derivative)",
-         edit("activations", *RELU_BUG, then=_then_change(_drop_test("test_relu"))), lost=frozenset({"test_relu"})),
-    Case("emptied_test_cell", "empties the test_sigmoid cell (and has an unstable sigmoid)",
-         edit("activations", *SIGMOID_BUG, then=_then_change(_gut_test("test_sigmoid"))),
-         lost=frozenset({"test_sigmoid"})),
-    Case("changed_points", "sets test_relu's points to 100 in the metadata",
-         notebook_change(_set_meta("test_relu", points=100))),
-    Case("changed_grade_id", "renames test_tanh's grade_id (and uses torch.tanh)",
-         edit("activations", *TANH_BUG, then=_then_change(_set_meta("test_tanh", grade_id="test_tanh_mine"))),
-         lost=frozenset({"test_tanh"})),
-    Case("unlocked_test", "unlocks test_relu and marks it as an answer cell (and has a wrong ReLU derivative)",
-         edit("activations", *RELU_BUG, then=_then_change(_set_meta("test_relu", locked=False, solution=True))),
-         lost=frozenset({"test_relu"})),
+    Case("edited_test_cells", "deletes test_relu, empties test_sigmoid, renames test_tanh's grade_id, sets "
+         "test_network_forward's points to 100, unlocks test_l2_penalty and marks it as an answer; each of the "
+         "four changed test cells guards a planted bug (ReLU derivative, unstable sigmoid, torch.tanh, no 1/2)",
+         _edited_test_cells, lost=frozenset({"test_relu", "test_sigmoid", "test_tanh", "test_l2_penalty"})),
     Case("hardcoded_visible", "l2_penalty returns the visible check's answer for every input",
          edit("l2_penalty", "return torch.sum(w.pow(2)) / 2", "return torch.tensor(7.0)"),
          lost=frozenset({"test_l2_penalty", "test_weight_decay"}), reason="l2_penalty"),

@@ -80,7 +80,7 @@ def graded_config(graded_course):
 
 #: Limits of the scratch course that grades the broken and malicious submissions: short enough
 #: that a hung cell costs seconds, generous enough for honest cells on a busy 2-core machine.
-ADVERSARIAL_LIMITS = {"cell_timeout": 90, "notebook_timeout": 420, "memory_limit_mb": 3072}
+ADVERSARIAL_LIMITS = {"cell_timeout": 60, "notebook_timeout": 420, "memory_limit_mb": 3072}
 
 
 def set_grading_limits(config_path: Path, **limits: int) -> None:

@@ -126,7 +126,7 @@ def test_class_report_pass_rates_match_the_gradebook(graded_config):
 def test_class_report_lists_failures_late_work_and_what_could_not_be_graded(graded_config):
     page = graded_config.root / "reports" / "lab2" / "index.html"
     text = page_text(page)
-    assert re.search(r"broken.*(NotJSONError|not JSON|Notebook does not appear to be JSON|JSONDecodeError)", text,
+    assert re.search(r"broken.*(NotJSONError|not JSON|Notebook does not appear to be JSON|JSONDecodeError|JSON 错误)", text,
                      re.DOTALL), text[-2000:]
     assert "late" in text and re.search(r"late\s*24\.0 h", text)
     assert "还没有实现" in text, "the most frequent failure messages are listed"
