@@ -53,6 +53,6 @@ def test_ci_runs_the_readme_test_command():
     assert "COURSE_DATA_MIRROR" in ci and "shared/datasets" in ci
 
 
-def test_pytest_collects_both_test_folders():
+def test_pytest_collects_every_test_folder():
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'testpaths = ["tests", "grader_tests"]' in pyproject
+    assert 'testpaths = ["tests", "grader_tests", "browser_tests"]' in pyproject
