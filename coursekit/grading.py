@@ -178,12 +178,18 @@ class GuardedExecute(Execute):
         if msg["msg_type"] == "stream":
             limit = self.output_limit_kb * 1024
             used = self._output_bytes.get(cell_index, 0)
-            size = len(msg["content"].get("text", "").encode("utf-8", "replace"))
-            self._output_bytes[cell_index] = used + size
-            if used + size > limit:
-                if used <= limit:
-                    outs.append(note_output(f"输出超过 {self.output_limit_kb} KB，其余部分没有保留。"))
-                return None
+            data = msg["content"].get("text", "").encode("utf-8", "replace")
+            self._output_bytes[cell_index] = used + len(data)
+            if used + len(data) > limit:
+                if used > limit:
+                    return None  # already cut, already noted
+                # Keep what fits (the kernel may have sent earlier prints in the same message).
+                kept = data[:limit - used].decode("utf-8", "ignore")
+                msg = {**msg, "content": {**msg["content"], "text": kept}}
+                out = super().output(outs, msg, display_id, cell_index) if kept else None
+                outs.append(note_output(f"输出超过 {self.output_limit_kb} KB，其余部分没有保留。"))
+                self._output_bytes[cell_index] = limit + 1
+                return out
         return super().output(outs, msg, display_id, cell_index)
 
 
