@@ -20,11 +20,12 @@ notebook seeds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -596,6 +597,25 @@ def plot_variance_by_depth(results: Mapping[tuple[str, str], LayerVariances]) ->
 DEFAULT_NOTEBOOKS = ("notebooks/dropout.ipynb", "notebooks/numerical_stability.ipynb")
 
 
+@contextlib.contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    """Set (or, for None, remove) environment variables for the duration of a block."""
+    saved = {key: os.environ.get(key) for key in values}
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def render_html(notebooks: Sequence[Path], out_dir: Path, *, profile: str = "cpu",
                 timeout: int = 900) -> list[Path]:
     """Execute each notebook at ``profile`` (in its own folder) and write ``out_dir/NAME.html``.
@@ -608,10 +628,7 @@ def render_html(notebooks: Sequence[Path], out_dir: Path, *, profile: str = "cpu
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    saved = {key: os.environ.get(key) for key in ("COURSE_PROFILE", "MPLBACKEND")}
-    os.environ["COURSE_PROFILE"] = profile
-    os.environ.pop("MPLBACKEND", None)
-    try:
+    with environment(COURSE_PROFILE=profile, MPLBACKEND=None):
         for notebook in notebooks:
             notebook = Path(notebook)
             print(f"[lectures] executing {notebook} at profile {profile}", flush=True)
@@ -625,12 +642,6 @@ def render_html(notebooks: Sequence[Path], out_dir: Path, *, profile: str = "cpu
             print(f"[lectures] wrote {target} (executed in {time.monotonic() - started:.0f} s)",
                   flush=True)
             written.append(target)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return written
 
 

@@ -9,7 +9,6 @@ tests/test_lectures.py checks the same effects on the library functions directly
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -17,6 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+from coursekit.lectures import environment
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -63,11 +64,8 @@ def test_committed_without_outputs_and_without_helpers(name):
 @pytest.fixture(scope="module")
 def executed(mnist_mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Both notebooks executed once at the grading profile: {name: (notebook, seconds)}."""
-    env = {"COURSE_PROFILE": "grading", "MPLBACKEND": "Agg", "COURSE_DATA_MIRROR": str(mnist_mirror)}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
     results = {}
-    try:
+    with environment(COURSE_PROFILE="grading", MPLBACKEND="Agg", COURSE_DATA_MIRROR=str(mnist_mirror)):
         for name in sorted(FIGURES):
             nb = nbformat.read(NOTEBOOKS / name, as_version=4)
             started = time.monotonic()
@@ -76,12 +74,6 @@ def executed(mnist_mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> di
             client.execute()
             results[name] = (nb, time.monotonic() - started)
             nbformat.write(nb, tmp_path_factory.mktemp("executed") / name)  # for a look after a failure
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return results
 
 
