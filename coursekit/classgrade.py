@@ -22,7 +22,6 @@ where and keeps the books:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import hashlib
 import json
@@ -39,6 +38,7 @@ from pathlib import Path
 import nbformat
 
 from coursekit.config import CourseConfig, load_config
+from coursekit.sandbox import die_with_parent
 
 
 class GradingError(RuntimeError):
@@ -126,11 +126,6 @@ def precheck(config: CourseConfig, assignment: str, student: str, answer_ids: se
 
 # --- one submission (runs in a worker) --------------------------------------------------------
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a killed coordinator takes its nbgrader along
-
-
 def kernel_environment(config: CourseConfig, threads: int) -> dict[str, str]:
     """The whole environment of a sandboxed grading kernel."""
     from coursekit.sandbox import SANDBOX_HOME
@@ -186,7 +181,7 @@ def grade_submission(job: Job) -> Outcome:
     command = [sys.executable, "-m", "nbgrader", "autograde", job.assignment, f"--student={job.student}", "--force"]
     try:
         process = subprocess.Popen(command, cwd=config.root, env=env, text=True, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_parent)
+                                   stderr=subprocess.PIPE, start_new_session=True, preexec_fn=die_with_parent)
         try:
             _, log = process.communicate(timeout=config.notebook_timeout)
         except subprocess.TimeoutExpired:

@@ -218,7 +218,8 @@ def sandbox_prefix(spec: Spec, cwd: str) -> list[str]:
     return [*command, "--remount-ro", "/tmp", "--remount-ro", "/", "--"]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (PR_SET_PDEATHSIG)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the sandbox goes when nbgrader goes
 
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
 def confine(spec: Spec) -> list[str]:
     """Limits for this process and what it starts: the job's cgroups (memory, processes), the
     file-size limit, no core dumps, and death with the parent. Returns the limits cgroups enforce."""
-    _die_with_parent()
+    die_with_parent()
     enforced = _setup_cgroups(spec)
     limit = spec.max_file_mb * 2**20
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
