@@ -38,6 +38,7 @@ from pathlib import Path
 import nbformat
 
 from coursekit.config import CourseConfig, load_config
+from coursekit.quickstart import nbgrader_command
 from coursekit.sandbox import die_with_parent
 
 
@@ -178,7 +179,7 @@ def grade_submission(job: Job) -> Outcome:
             read_only=[str(config.data_root), str(config.path), package],
             env=kernel_environment(config, job.threads))
         env.update(extra)
-    command = [sys.executable, "-m", "nbgrader", "autograde", job.assignment, f"--student={job.student}", "--force"]
+    command = [*nbgrader_command(), "autograde", job.assignment, f"--student={job.student}", "--force"]
     try:
         process = subprocess.Popen(command, cwd=config.root, env=env, text=True, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, start_new_session=True, preexec_fn=die_with_parent)

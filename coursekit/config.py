@@ -26,6 +26,16 @@ class ConfigError(Exception):
     """course.toml cannot be used; the message says where and why."""
 
 
+# The errors of coursekit.data and coursekit.profiles live here, in a module that does not import
+# torch, so that the command line can catch them without paying torch's import for every command.
+class DataError(Exception):
+    """MNIST cannot be provided; the message says what is wrong and what to do."""
+
+
+class ProfileError(ValueError):
+    """An unknown profile name was asked for."""
+
+
 # --- the schema -----------------------------------------------------------------------
 # A schema is a dict: key -> (python type(s), human description) for values, or a nested
 # dict for tables. `_check` walks a parsed TOML document against it.

@@ -19,14 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
-from coursekit.config import PROFILE_NAMES, CourseConfig, Profile, load_config
+from coursekit.config import PROFILE_NAMES, CourseConfig, Profile, ProfileError, load_config
 
 ENV_PROFILE = "COURSE_PROFILE"
 ENV_EXECUTION = "NBGRADER_EXECUTION"
-
-
-class ProfileError(ValueError):
-    """An unknown profile name was asked for."""
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ class EpochStats:
 
 
 @torch.no_grad()
-def evaluate(net: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 1000,
+def evaluate(net: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 128,
              transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> EpochStats:
     """Mean cross-entropy and accuracy of `net` in eval mode (dropout off) on (X, y)."""
     was_training = net.training
