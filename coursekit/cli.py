@@ -28,7 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coursekit.config import ENV_CONFIG, ENV_MIRROR, ConfigError, CourseConfig, DataError, ProfileError, load_config
+from coursekit.config import (ENV_CONFIG, ENV_MIRROR, ConfigError, CourseConfig, DataError, ProfileError,
+                              load_config)
 from coursekit.quickstart import defer_iri_grammars, nbgrader_command
 
 
