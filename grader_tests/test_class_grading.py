@@ -1,6 +1,7 @@
 """`coursekit grade` at class scale: sequential and parallel give the same scores, a killed run is
 finished by running it again (each student graded exactly once), a Dask cluster gives the same
-scores, and a PostgreSQL gradebook works like the SQLite one."""
+scores, grading the same submission three times gives the same marks and feedback, and a
+PostgreSQL gradebook works like the SQLite one."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,7 @@ def resumed_class(tmp_path_factory) -> tuple[Path, str, str]:
     first.wait()
     second = coursekit(config_path, "grade", "--workers", "1")
     assert second.returncode == 0, second.stderr[-3000:]
+    run_step(config_path, "feedback")
     return config_path, second.stdout, second.stderr
 
 
@@ -103,18 +106,61 @@ def test_parallel_grading_never_locks_the_gradebook(graded_course):
         assert "database is locked" not in text and "OperationalError" not in text, log.name
 
 
-def test_a_dask_cluster_gives_the_same_scores(resumed_class):
+def feedback_text(config_path: Path, student: str) -> str:
+    """The text of a student's feedback page (what they read, without the HTML)."""
+    from bs4 import BeautifulSoup
+    page = load_config(config_path).directory("feedback") / student / "lab2" / "lab2.html"
+    return BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").get_text()
+
+
+@dataclass
+class Regrade:
+    """The resumed class before and after reference and partial were graded again on Dask."""
+
+    scores_before: dict[str, dict[str, float]]
+    scores_after: dict[str, dict[str, float]]
+    feedback_before: str  # partial's feedback page text
+    feedback_after: str
+    output: str  # the coordinator's stdout and stderr
+
+
+@pytest.fixture(scope="module")
+def dask_regrade(resumed_class) -> Regrade:
+    """reference and partial of the resumed class graded again (--force) on a Dask LocalCluster of
+    2 processes, then their feedback regenerated."""
     distributed = pytest.importorskip("distributed")
     config_path, _, _ = resumed_class
-    before = scores(config_path)
+    before, text_before = scores(config_path), feedback_text(config_path, "partial")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
         result = coursekit(config_path, "grade", "--force", "--scheduler", cluster.scheduler_address,
                            "--student", "reference", "--student", "partial")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "on the Dask cluster at tcp://127.0.0.1" in result.stdout + result.stderr
-    assert "grading 2 submission(s)" in result.stdout + result.stderr
-    assert scores(config_path) == before
+    run_step(config_path, "feedback")
+    return Regrade(before, scores(config_path), text_before, feedback_text(config_path, "partial"),
+                   result.stdout + result.stderr)
+
+
+def test_a_dask_cluster_gives_the_same_scores(dask_regrade):
+    assert "on the Dask cluster at tcp://127.0.0.1" in dask_regrade.output
+    assert "grading 2 submission(s)" in dask_regrade.output
+    assert dask_regrade.scores_after == dask_regrade.scores_before
+
+
+def test_grading_the_same_submission_three_times_is_deterministic(graded_course, resumed_class, dask_regrade):
+    """The partial notebook, byte for byte the same file, autograded three times: by 2 parallel workers
+    (the golden class), by 1 worker (the resumed class), and again with --force on Dask. Identical
+    per-cell scores and identical feedback text."""
+    config_path, _, _ = resumed_class
+    submitted = [load_config(c).directory("submitted") / "partial" / "lab2" / "lab2.ipynb"
+                 for c in (graded_course, config_path)]
+    assert submitted[0].read_bytes() == submitted[1].read_bytes(), "the same submission in both classes"
+    first = scores(graded_course, ("partial",))["partial"]
+    assert first == dask_regrade.scores_before["partial"] == dask_regrade.scores_after["partial"]
+    assert sum(v for v in first.values() if v is not None) == 58, "the partial sample loses the dropout parts"
+    first_text = feedback_text(graded_course, "partial")
+    assert first_text == dask_regrade.feedback_before == dask_regrade.feedback_after
+    assert "1 - dropout" in first_text, "the feedback names the mistake"
 
 
 def _postgres_bin() -> Path | None:
