@@ -126,9 +126,8 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
             sandboxed = "in the bubblewrap sandbox" if config.sandbox.enabled else "WITHOUT a sandbox"
             say(f"grading {len(todo)} submission(s) of '{name}' {where}, {sandboxed}"
                 + (f"; {len(done)} already graded by an earlier run (--force regrades them)" if done else ""))
-            # On Dask each worker machine runs one submission per worker process: 1 thread each
-            # (start workers with --nthreads 1, one per core); locally cores // workers.
-            threads = 1 if scheduler else classgrade.threads_per_worker(workers)
+            # The same threads everywhere (the grading profile's): marks never depend on the machine.
+            threads = classgrade.grading_threads(config)
             jobs = [classgrade.Job(str(config.path), name, student, threads, config.sandbox.enabled) for student in todo]
             outcomes = list(done.values())
             bar = tqdm(total=len(jobs), desc="grade", unit="student")

@@ -105,10 +105,23 @@ def test_only_one_class_run_at_a_time(course):
         pass
 
 
-@pytest.mark.parametrize("workers, cores, threads", [(1, 2, 2), (2, 2, 1), (3, 2, 1), (4, 16, 4), (0, 4, 4)])
-def test_workers_times_threads_fit_the_cores(workers, cores, threads):
-    assert classgrade.threads_per_worker(workers, cores) == threads
-    assert max(1, workers) * threads <= max(cores, max(1, workers))
+def test_every_grading_kernel_gets_the_grading_profiles_threads(course):
+    assert course.profiles["grading"].threads == 1
+    assert classgrade.grading_threads(course) == 1, "whatever the number of workers or cores"
+
+
+@pytest.mark.parametrize("threads, cores, workers", [(1, 2, 2), (1, 16, 16), (2, 2, 1), (4, 2, 1), (3, 16, 5)])
+def test_default_workers_fill_the_cores_at_the_grading_threads(tmp_path, monkeypatch, threads, cores, workers):
+    """[grading] workers = 0: as many workers as the cores can run at the grading profile's threads."""
+    path = copy_course(ROOT, tmp_path)
+    text = path.read_text(encoding="utf-8")
+    assert "[profiles.grading]\nseed = 0\nthreads = 1 " in text
+    path.write_text(text.replace("[profiles.grading]\nseed = 0\nthreads = 1 ",
+                                 f"[profiles.grading]\nseed = 0\nthreads = {threads} "), encoding="utf-8")
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    config = load_config(path)
+    assert (config.workers, classgrade.grading_threads(config)) == (workers, threads)
+    assert config.workers * threads <= max(cores, threads)
 
 
 def test_summary_table_has_a_row_per_student_with_the_reason():
