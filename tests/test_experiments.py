@@ -51,7 +51,8 @@ def test_dead_fraction_counts_units_silent_on_every_probe_example():
     with torch.no_grad():
         net.input_layer.bias[:3] = -1e6   # three units can never fire
         net.input_layer.bias[3:] = 1e6    # the others always do (a random unit may be silent on 50 examples)
-        net.layers[0].bias[:] = 1e6       # no unit of the next layer is ever 0
+        net.layers[0].weight.zero_()
+        net.layers[0].bias[:] = 1.0       # no unit of the next layer is ever 0
     fractions = E.dead_fractions(net, torch.randn(50, 6))
     assert fractions == pytest.approx([0.03, 0.0])
 
