@@ -44,12 +44,17 @@ class CellOutcome:
 @contextmanager
 def _grading_environment() -> Iterator[None]:
     """NBGRADER_EXECUTION=autograde while replaying, restored afterwards (child processes
-    started later must not inherit it)."""
+    started later must not inherit it); so is torch's thread count, which the setup cell sets
+    to the grading profile's."""
+    import torch
+
     saved = os.environ.get("NBGRADER_EXECUTION")
+    threads = torch.get_num_threads()
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     try:
         yield
     finally:
+        torch.set_num_threads(threads)
         if saved is None:
             os.environ.pop("NBGRADER_EXECUTION", None)
         else:

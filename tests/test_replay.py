@@ -1,6 +1,6 @@
 """The hidden experiment checks hold for the reference on several seeds and catch the typical mistakes.
 
-benchmarks/experiment_robustness.py runs the same on 20 seeds; this test keeps 5 in CI.
+benchmarks/experiment_robustness.py runs the same on 20 seeds; this test keeps 3 in CI.
 """
 
 from __future__ import annotations
@@ -44,6 +44,15 @@ def test_replay_captures_what_cells_print_and_can_stop_early():
 def test_replay_leaves_the_environment_as_it_was():
     import os
 
+    import torch
+
     before = {key: os.environ.get(key) for key in ("NBGRADER_EXECUTION", "MPLBACKEND")}
-    replay(SOURCE, seed=0, stop_after="setup")
-    assert {key: os.environ.get(key) for key in before} == before
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        outcomes = replay(SOURCE, seed=0, stop_after="setup")
+        assert "profile = grading" in outcomes["setup"].output  # the setup cell set the grading profile's 1 thread
+        assert {key: os.environ.get(key) for key in before} == before
+        assert torch.get_num_threads() == 2, "the grading profile's thread count stays inside the replay"
+    finally:
+        torch.set_num_threads(threads)
