@@ -268,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[ENV_CONFIG] = str(config.path)
         if config.data_mirror is not None:
             os.environ[ENV_MIRROR] = str(config.data_mirror)  # nbgrader and kernels see the same file
+        if args.command != "setup-data":
+            from coursekit.nbgrader_settings import check_database_driver
+            check_database_driver(config)
         COMMANDS[args.command][0](config, args)
     except (ConfigError, CommandError, DataError, ProfileError) as err:
         print(f"coursekit {args.command}: {err}", file=sys.stderr)

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from coursekit.config import CourseConfig
+from coursekit.config import ConfigError, CourseConfig
 
 
 #: LMS file names for zip_collect (the time in ISO 8601 basic format: nbgrader would read the
@@ -47,6 +47,24 @@ def enable_wal(config: CourseConfig) -> None:
         return
     with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT)) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
+
+
+def check_database_driver(config: CourseConfig) -> None:
+    """Raise ConfigError, in one sentence, when SQLAlchemy cannot load the driver that
+    [course] db_url names (nbgrader would stop later with a long traceback)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = config.db_url
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError) as err:
+        raise ConfigError(f"{config.path}: [course] db_url = '{url}' is not a database URL SQLAlchemy knows "
+                          f"({err}); use sqlite:///gradebook.db or postgresql+psycopg2://user@host:5432/gradebook.") from err
+    except ImportError as err:
+        raise ConfigError(f"{config.path}: [course] db_url = '{url}' needs the Python module '{err.name}', which is "
+                          f"not installed: install it in the course's venv, or use postgresql+psycopg2://… "
+                          f"(psycopg2-binary comes with the course).") from err
 
 
 def open_gradebook(config: CourseConfig):

@@ -32,6 +32,19 @@ def test_bad_course_toml_is_reported_in_one_line(tmp_path):
     assert "grading.workers" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("url, expected", [
+    ("postgresql+psycopg://teacher@127.0.0.1:5432/gradebook", "needs the Python module 'psycopg'"),
+    ("nosuchdb://somewhere/gradebook", "not a database URL SQLAlchemy knows"),
+])
+def test_a_gradebook_url_without_its_driver_is_one_clear_line(tmp_path, url, expected):
+    config_path = copy_course(ROOT, tmp_path, with_release=False)
+    config_path.write_text(config_path.read_text().replace('db_url = "sqlite:///gradebook.db"', f'db_url = "{url}"'))
+    result = coursekit("--config", str(config_path), "build")
+    assert result.returncode == 2
+    assert expected in result.stderr and "db_url" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 def test_unknown_assignment_names_the_known_ones():
     result = coursekit("build", "lab9")
     assert result.returncode == 2
