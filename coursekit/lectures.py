@@ -20,12 +20,10 @@ notebook seeds.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
-import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from coursekit.data import balanced_subset
+from coursekit.profiles import environment
 from coursekit.training import (
     History,
     flatten,
@@ -595,25 +594,6 @@ def plot_variance_by_depth(results: Mapping[tuple[str, str], LayerVariances]) ->
 
 #: The lecture notebooks, relative to the course root.
 DEFAULT_NOTEBOOKS = ("notebooks/dropout.ipynb", "notebooks/numerical_stability.ipynb")
-
-
-@contextlib.contextmanager
-def environment(**values: str | None) -> Iterator[None]:
-    """Set (or, for None, remove) environment variables for the duration of a block."""
-    saved = {key: os.environ.get(key) for key in values}
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def render_html(notebooks: Sequence[Path], out_dir: Path, *, profile: str = "cpu",

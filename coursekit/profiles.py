@@ -13,8 +13,9 @@ The numbers of each profile live in course.toml (``[profiles.NAME.*]``), never i
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,25 @@ from coursekit.config import PROFILE_NAMES, CourseConfig, Profile, ProfileError,
 
 ENV_PROFILE = "COURSE_PROFILE"
 ENV_EXECUTION = "NBGRADER_EXECUTION"
+
+
+@contextlib.contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    """Set (or, for None, remove) environment variables for the duration of a block."""
+    saved = {key: os.environ.get(key) for key in values}
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 
+from coursekit.profiles import ENV_EXECUTION, environment
 from coursekit.samples import grade_id, is_solution, solution_text
 
 
@@ -48,17 +48,12 @@ def _grading_environment() -> Iterator[None]:
     to the grading profile's."""
     import torch
 
-    saved = os.environ.get("NBGRADER_EXECUTION")
     threads = torch.get_num_threads()
-    os.environ["NBGRADER_EXECUTION"] = "autograde"
     try:
-        yield
+        with environment(**{ENV_EXECUTION: "autograde"}):
+            yield
     finally:
         torch.set_num_threads(threads)
-        if saved is None:
-            os.environ.pop("NBGRADER_EXECUTION", None)
-        else:
-            os.environ["NBGRADER_EXECUTION"] = saved
 
 
 def replay(source_path: Path, *, seed: int | None = None,
