@@ -31,6 +31,13 @@ def coursekit(config_path: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=config_path.parent, env=env, capture_output=True, text=True)
 
 
+def feedback_text(config, student: str) -> str:
+    """The text of a student's feedback page (what they read, without the HTML)."""
+    from bs4 import BeautifulSoup
+    page = config.directory("feedback") / student / "lab2" / "lab2.html"
+    return BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").get_text()
+
+
 def run_step(config_path: Path, *args: str) -> subprocess.CompletedProcess:
     result = coursekit(config_path, *args)
     assert result.returncode == 0, f"coursekit {args} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from bs4 import BeautifulSoup
 
 from coursekit.config import load_config
 from coursekit.gradetable import grade_rows
 from coursekit.report import read_grading_failures
 from grader_tests.adversarial import CASES, TESTS, case
+from grader_tests.conftest import feedback_text
 
 FULL = {"test_relu": 6, "test_sigmoid": 9, "test_tanh": 9, "test_network_forward": 10, "test_gradient_vanishing": 6,
         "test_relu_death": 6, "test_l2_penalty": 6, "test_weight_decay": 6, "test_dropout_layer": 16,
@@ -44,11 +44,6 @@ def autograded_text(config, student: str) -> str:
             parts.append(output.get("text", "") if output.get("output_type") == "stream"
                          else f"{output.get('ename', '')}: {output.get('evalue', '')}")
     return "\n".join(parts)
-
-
-def feedback_text(config, student: str) -> str:
-    path = config.directory("feedback") / student / "lab2" / "lab2.html"
-    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser").get_text()
 
 
 def test_points_table_matches_course_toml(config):

@@ -25,7 +25,7 @@ from coursekit.gradetable import grade_rows
 from coursekit.nbgrader_settings import open_gradebook
 from coursekit.release import copy_course
 from coursekit.samples import GOLDEN_SAMPLES, write_samples
-from grader_tests.conftest import ROOT, coursekit, mirror_path, run_step
+from grader_tests.conftest import ROOT, coursekit, feedback_text, mirror_path, run_step
 
 STUDENTS = ("blank", "partial", "reference")
 TIMESTAMP = "2026-12-01 00:00:00.000000 UTC"
@@ -106,13 +106,6 @@ def test_parallel_grading_never_locks_the_gradebook(graded_course):
         assert "database is locked" not in text and "OperationalError" not in text, log.name
 
 
-def feedback_text(config_path: Path, student: str) -> str:
-    """The text of a student's feedback page (what they read, without the HTML)."""
-    from bs4 import BeautifulSoup
-    page = load_config(config_path).directory("feedback") / student / "lab2" / "lab2.html"
-    return BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").get_text()
-
-
 @dataclass
 class Regrade:
     """The resumed class before and after reference and partial were graded again on Dask."""
@@ -130,14 +123,14 @@ def dask_regrade(resumed_class) -> Regrade:
     2 processes, then their feedback regenerated."""
     distributed = pytest.importorskip("distributed")
     config_path, _, _ = resumed_class
-    before, text_before = scores(config_path), feedback_text(config_path, "partial")
+    before, text_before = scores(config_path), feedback_text(load_config(config_path), "partial")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
         result = coursekit(config_path, "grade", "--force", "--scheduler", cluster.scheduler_address,
                            "--student", "reference", "--student", "partial")
     assert result.returncode == 0, result.stderr[-3000:]
     run_step(config_path, "feedback")
-    return Regrade(before, scores(config_path), text_before, feedback_text(config_path, "partial"),
+    return Regrade(before, scores(config_path), text_before, feedback_text(load_config(config_path), "partial"),
                    result.stdout + result.stderr)
 
 
@@ -158,7 +151,7 @@ def test_grading_the_same_submission_three_times_is_deterministic(graded_course,
     first = scores(graded_course, ("partial",))["partial"]
     assert first == dask_regrade.scores_before["partial"] == dask_regrade.scores_after["partial"]
     assert sum(v for v in first.values() if v is not None) == 58, "the partial sample loses the dropout parts"
-    first_text = feedback_text(graded_course, "partial")
+    first_text = feedback_text(load_config(graded_course), "partial")
     assert first_text == dask_regrade.feedback_before == dask_regrade.feedback_after
     assert "1 - dropout" in first_text, "the feedback names the mistake"
 
