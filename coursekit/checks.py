@@ -173,8 +173,19 @@ def forbidden_globals(cls: type) -> list[str]:
     return sorted(found)
 
 
-def _patch_targets() -> list[tuple[Any, str, str]]:
+def _patch_targets(kind: str = "activations") -> list[tuple[Any, str, str]]:
+    """(owner, attribute, label) of every PyTorch callable that computes the `kind` of thing
+    (``activations``: ReLU, sigmoid, tanh; ``dropout``: every dropout PyTorch offers)."""
     functional = torch.nn.functional
+    if kind == "dropout":
+        found = [(torch, name, f"torch.{name}") for name in
+                 ("dropout", "dropout_", "alpha_dropout", "alpha_dropout_", "feature_dropout", "feature_dropout_",
+                  "feature_alpha_dropout", "feature_alpha_dropout_", "native_dropout")]
+        found += [(functional, name, f"torch.nn.functional.{name}") for name in
+                  ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")]
+        found += [(getattr(torch.nn, name), "forward", f"nn.{name}") for name in
+                  ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")]
+        return [(owner, attr, label) for owner, attr, label in found if hasattr(owner, attr)]
     return [
         (torch, "relu", "torch.relu"), (torch, "relu_", "torch.relu_"),
         (torch, "sigmoid", "torch.sigmoid"), (torch, "tanh", "torch.tanh"),
@@ -189,11 +200,12 @@ def _patch_targets() -> list[tuple[Any, str, str]]:
 
 
 @contextmanager
-def record_builtin_calls() -> Iterator[list[str]]:
-    """While active, calls of PyTorch's own relu/sigmoid/tanh are recorded (and still work)."""
+def record_builtin_calls(kind: str = "activations") -> Iterator[list[str]]:
+    """While active, calls of PyTorch's own relu/sigmoid/tanh (or, with kind="dropout", of its
+    dropout functions and modules) are recorded (and still work)."""
     calls: list[str] = []
     saved = []
-    for owner, attr, label in _patch_targets():
+    for owner, attr, label in _patch_targets(kind):
         original = getattr(owner, attr)
         # An inherited method (Tensor.relu lives on the C base class) is removed again afterwards,
         # so that the class is exactly as it was (the grading guard compares it).

@@ -33,12 +33,15 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
+from coursekit.spec import DEFINITIONS
+
 #: What the grader evaluates in the kernel before each instructor-written cell.
 GUARD_EXPRESSION = "__import__('coursekit.guard', fromlist=['check_and_restore']).check_and_restore()"
 #: Runs at kernel start, before the first cell of the notebook
 #: (Inline figures first: the notebook turns them on too, and the guard must see that hook as normal.)
 GUARD_STARTUP = ("get_ipython().run_line_magic('matplotlib', 'inline'); import coursekit.guard as _coursekit_guard; "
-                 "_coursekit_guard.install(); del _coursekit_guard")
+                 "_coursekit_guard.install(); del _coursekit_guard; import coursekit.parts as _coursekit_parts; "
+                 "_coursekit_parts.send_measurements(); del _coursekit_parts")
 #: Prefix of the notes the grader adds to a cell's output (the feedback summary collects them).
 NOTE_PREFIX = "[评分程序]"
 PROBE_TIMEOUT = 20
@@ -48,6 +51,12 @@ def _trusted(cell: NotebookNode) -> bool:
     """An instructor-written code cell: locked by nbgrader and not a solution cell."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return bool(meta.get("locked")) and not meta.get("solution") and cell.cell_type == "code"
+
+
+def _answer(cell: NotebookNode) -> bool:
+    """A code cell the student answers in (an nbgrader solution cell)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("solution")) and cell.cell_type == "code"
 
 
 def _graded_test(cell: NotebookNode) -> bool:
@@ -94,10 +103,15 @@ class GuardedExecute(Execute):
         self._stopped: str | None = None      # why the kernel can no longer run cells
         self._tampered: list[str] | None = None
         self._output_bytes: dict[int, int] = {}
+        self._judge = Judge()                  # imports torch while the kernel starts
+        self._tampered = self._judge.review(nb.cells) or None
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        if not _trusted(cell) and not _answer(cell):
+            cell.outputs = [note_output("评分时不运行你自己添加的单元格（只运行答案单元格和课程的单元格）。")]
             return cell, resources
         if self._stopped is not None:
             cell.outputs = [error_output("NotRun", f"这个单元格没有运行：{self._stopped}")] \
@@ -109,10 +123,16 @@ class GuardedExecute(Execute):
             # Nothing after the tampering is run: its results could not be trusted.
             cell.outputs = [error_output(
                 "TamperingDetected",
-                "提交的代码修改了测试所用的函数或运行环境（" + "、".join(self._tampered[:8])
-                + "），之后的测试结果不可信，因此这一项不得分。请去掉这些修改后重新提交。")] \
+                "提交的代码伸手去改评分程序或 Python 运行环境（" + "；".join(self._tampered[:8])
+                + "），所以自动评分的各项都不得分。请删掉这些代码后重新提交。")] \
                 if _graded_test(cell) else []
             return cell, resources
+        cell, resources = self._run(cell, resources, index)
+        if _graded_test(cell):
+            self._judge.verdict(cell)
+        return cell, resources
+
+    def _run(self, cell, resources, index):
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -246,3 +266,118 @@ class RepairTestCells(NbGraderPreprocessor):
     @staticmethod
     def _grade_id(cell) -> str | None:
         return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+class Judge:
+    """The verdicts of one submission, formed in the grader's process (no student code runs here).
+
+    * :meth:`review` reads every code cell before anything runs (:mod:`coursekit.review`):
+      tampering anywhere fails every autograded part; a forbidden shortcut fails the parts of its
+      definition and the experiments that run it.
+    * :meth:`verdict` replaces a graded cell's outcome: the kernel's measurement
+      (:data:`coursekit.parts.MIME`) is taken out of the outputs and judged here; the cell passes
+      only when every measurement the part needs arrived and passed and the kernel raised nothing.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        self._forbidden: dict[str, str] = {}       # definition -> what breaks its rules
+        self._verdicts: dict[str, bool] = {}       # grade_id -> passed, in notebook order
+        self._parts = None
+        self._loader = threading.Thread(target=self._load, daemon=True)
+        self._loader.start()
+
+    def _load(self) -> None:
+        from coursekit import parts
+        self._parts = parts
+
+    @property
+    def parts(self):
+        self._loader.join()
+        if self._parts is None:
+            from coursekit import parts  # the loader failed: import here to see the error
+            self._parts = parts
+        return self._parts
+
+    # --- before anything runs -----------------------------------------------------------------
+    def review(self, cells: list[NotebookNode]) -> list[str]:
+        """Review every code cell; return the tampering found (empty when there is none)."""
+        from coursekit.review import by_definition, describe, protected_names, review
+        graded = [c.source for c in cells if _graded_test(c)]
+        protected = protected_names(graded, defined=DEFINITIONS)
+        tampering: list[str] = []
+        for cell in cells:
+            if cell.cell_type != "code" or _trusted(cell):
+                continue
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") if _answer(cell) else None
+            findings = review(cell.source, todo=gid, protected=protected, answer=_answer(cell))
+            where = f"答案单元格 {gid}" if gid else "你添加的单元格"
+            tampering += [f"{where} {f.describe()}" for f in findings if f.kind == "tampering"]
+            forbidden = [f for f in findings if f.kind == "forbidden"]
+            for name, found in by_definition(cell.source, forbidden).items():
+                self._forbidden[name] = describe(found)
+        return tampering
+
+    # --- after a graded cell ran ----------------------------------------------------------------
+    def verdict(self, cell: NotebookNode) -> None:
+        parts = self.parts
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        part = parts.PARTS.get(gid)
+        if part is None:
+            return  # not an autograded part of this lab (nbgrader grades it from its outputs)
+        sent = [o for o in cell.outputs if o.get("output_type") == "display_data" and parts.MIME in o.get("data", {})]
+        kept = [_keepable(o) for o in cell.outputs if o not in sent]
+        errors = [o for o in kept if o.get("output_type") == "error"]
+        message = self._message(part, sent, errors)
+        self._verdicts[gid] = message is None
+        cell.outputs = [o for o in kept if o is not None]
+        if message is None:
+            cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                             text=f"{NOTE_PREFIX} {part.title}：通过。\n"))
+        elif not errors or message not in (errors[-1].get("evalue") or ""):
+            cell.outputs.append(error_output("CheckFailed", message))
+
+    def _message(self, part, sent: list[NotebookNode], errors: list[NotebookNode]) -> str | None:
+        parts = self.parts
+        rule = self._forbidden.get(part.definition) if not part.runs else None
+        if rule:
+            return f"{part.definition} 用了不允许的写法：{rule}。这一项不得分。"
+        for other in part.runs:
+            definition = parts.PARTS[other].definition
+            if definition in self._forbidden:
+                return (f"这个实验运行你的 {definition}，而它用了不允许的写法（{self._forbidden[definition]}），"
+                        f"实验结果不算你的，这一项不得分。")
+        measurements = []
+        for output in sent:
+            try:
+                measurements.append(parts.decode(output["data"][parts.MIME]))
+            except ValueError as err:
+                return f"这个单元格交给评分程序的测量结果无效（{err}），这一项不得分。"
+        required = "hidden" if part.hidden else "visible"
+        if any(m["grade_id"] != part.grade_id for m in measurements) or \
+                len({m["cases"] for m in measurements}) != len(measurements):
+            return "这个单元格交给评分程序的测量结果不是它自己的（多出或重复的结果），这一项不得分。"
+        message = next((m for m in map(parts.judge, measurements) if m), None)
+        if message is None and required not in {m["cases"] for m in measurements}:
+            reason = (f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}" if errors
+                      else "单元格没有把结果交给评分程序")
+            message = f"{part.title}没有完成（{reason[:400]}）。"
+        if message is None and errors:
+            message = f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}"
+        if message is not None and part.runs:
+            failing = [parts.PARTS[r] for r in part.runs if self._verdicts.get(r) is False]
+            if failing:
+                names = "、".join(dict.fromkeys(p.definition for p in failing))
+                message += f"（这个实验运行你的 {names}，它没有通过 {'、'.join(p.grade_id for p in failing)}：先改好它。）"
+        return message
+
+
+def _keepable(output: NotebookNode) -> NotebookNode | None:
+    """A kernel output as the graded cell keeps it: nbgrader zeroes a cell on any stderr text or
+    numeric result, so those become plain text; the verdict is the judge's alone."""
+    kind = output.get("output_type")
+    if kind == "stream" and output.get("name") == "stderr":
+        return NotebookNode(output_type="stream", name="stdout", text=output.get("text", ""))
+    if kind == "execute_result":
+        return NotebookNode(output_type="display_data", data=output.get("data", {}), metadata={})
+    return output
