@@ -32,7 +32,7 @@ from coursekit.spec import (KEEP_RATE_TOLERANCE, MIN_DEAD_RELU_UNITS, PARTS, VAN
                             Part)
 
 #: The display-data type that carries a measurement from the kernel to the grader.
-MIME = "application/vnd.coursekit.measurement"
+MIME = "application/vnd.coursekit.measurement+json"
 
 ACTIVATION_REFERENCE = {"MyReLU": torch.relu, "MySigmoid": torch.sigmoid, "MyTanh": torch.tanh}
 HINTS = {
