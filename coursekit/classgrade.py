@@ -178,7 +178,9 @@ def grade_submission(job: Job) -> Outcome:
             memory_mb=config.memory_limit_mb, max_processes=config.sandbox.max_processes,
             max_file_mb=config.sandbox.max_file_mb, tmp_mb=config.sandbox.tmp_mb,
             read_only=[str(config.data_root), str(config.path), package],
-            env=kernel_environment(config, job.threads))
+            env=kernel_environment(config, job.threads),
+            # The lecture code implements dropout from scratch: no answer is handed out while grading.
+            masked=[str(Path(package) / "lectures.py")])
         env.update(extra)
     command = [*nbgrader_command(), "autograde", job.assignment, f"--student={job.student}", "--force"]
     try:

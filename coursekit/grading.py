@@ -334,7 +334,7 @@ class Judge:
         if message is None:
             cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
                                              text=f"{NOTE_PREFIX} {part.title}：通过。\n"))
-        elif not errors or message not in (errors[-1].get("evalue") or ""):
+        else:
             cell.outputs.append(error_output("CheckFailed", message))
 
     def _message(self, part, sent: list[NotebookNode], errors: list[NotebookNode]) -> str | None:

@@ -36,6 +36,9 @@ TAMPER_NAMES = frozenset({
     "__import__", "__builtins__", "__loader__", "__spec__", "__build_class__", "eval", "exec", "compile",
     "globals", "vars", "setattr", "delattr", "get_ipython", "breakpoint",
 })
+#: Names an answer cell may not use: they send output the grader reads (a cell of the student's own is
+#: not run while grading, so there they are harmless).
+ANSWER_TAMPER_NAMES = frozenset({"display", "publish_display_data", "update_display", "clear_output"})
 #: Attributes that reach interpreter internals: frames, code objects, the module table, tracing.
 TAMPER_ATTRIBUTES = frozenset({
     "modules", "meta_path", "path_hooks", "path_importer_cache", "settrace", "setprofile", "_getframe",
@@ -212,7 +215,7 @@ def review(source: str, *, todo: str | None = None, protected: frozenset[str] = 
                         findings.append(Finding("forbidden", node.lineno, f"导入 {alias.name}（{rule['label']}）"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
-            if node.id in TAMPER_NAMES:
+            if node.id in TAMPER_NAMES or (answer and node.id in ANSWER_TAMPER_NAMES and node.id not in own):
                 tamper(node, f"使用 {node.id}")
             elif node.id.startswith("__") and node.id.endswith("__") and node.id not in ALLOWED_DUNDERS \
                     and node.id not in own:

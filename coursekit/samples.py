@@ -154,4 +154,31 @@ GOLDEN_SAMPLES = (
                "mask = (torch.rand(X.shape, device=X.device) > dropout).to(X.dtype)",
                "mask = (torch.rand(X.shape, generator=torch.Generator().manual_seed(0)) > dropout).to(X.dtype)"
                ".to(X.device)")}),
+    # One unfinished TODO each, everything else correct: only that part and the experiments that run it are lost.
+    Sample("unfinished_relu", "MyReLU left unfinished (both methods raise NotImplementedError)",
+           edits={"activations": chain(replace_once("return torch.where(x > 0, x, torch.zeros_like(x))",
+                                                    "raise NotImplementedError()"),
+                                       replace_once("return (x > 0).to(x.dtype)", "raise NotImplementedError()"))}),
+    Sample("unfinished_sigmoid", "MySigmoid left unfinished",
+           edits={"activations": chain(replace_once("z = torch.exp(-x.abs())  # 只对非正数求指数，不会溢出\n"
+                                                    "        return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))",
+                                                    "raise NotImplementedError()"),
+                                       replace_once("s = self(x)\n        return s * (1 - s)",
+                                                    "raise NotImplementedError()"))}),
+    Sample("unfinished_tanh", "MyTanh left unfinished",
+           edits={"activations": chain(replace_once("z = torch.exp(-2 * x.abs())\n"
+                                                    "        return torch.sign(x) * (-torch.expm1(-2 * x.abs())) / (1 + z)",
+                                                    "raise NotImplementedError()"),
+                                       replace_once("t = self(x)\n        return 1 - t * t",
+                                                    "raise NotImplementedError()"))}),
+    Sample("unfinished_forward", "Network.forward left unfinished",
+           edits={"network": replace_once("h = self.activation(self.input_layer(X))\n"
+                                          "        for layer in self.layers:\n"
+                                          "            h = self.activation(layer(h))\n"
+                                          "        return self.output_layer(h)", "raise NotImplementedError()")}),
+    Sample("unfinished_l2", "l2_penalty left unfinished",
+           edits={"l2_penalty": replace_once("return torch.sum(w.pow(2)) / 2", "raise NotImplementedError()")}),
+    Sample("unfinished_dropout", "dropout_layer left unfinished (the released stub)",
+           fill=frozenset({"activations", "network", "l2_penalty", "answer_q1", "answer_q2", "answer_q3", "answer_q4",
+                           "answer_q5"})),
 )

@@ -27,7 +27,7 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 KERNEL_NAME = "coursekit-sandbox"
@@ -58,6 +58,7 @@ class Spec:
     tmp_mb: int
     read_only: list[str]    # extra paths the kernel may read (data root, course.toml, package)
     env: dict[str, str]     # the kernel's whole environment
+    masked: list[str] = field(default_factory=list)  # files inside those paths the kernel sees as empty
 
 
 def bwrap_path() -> str:
@@ -78,7 +79,7 @@ def python_paths() -> list[str]:
 
 
 def prepare(job: str, *, memory_mb: int, max_processes: int, max_file_mb: int, tmp_mb: int,
-            read_only: list[str], env: dict[str, str]) -> tuple[Path, dict[str, str]]:
+            read_only: list[str], env: dict[str, str], masked: list[str] | None = None) -> tuple[Path, dict[str, str]]:
     """Make the private folder, kernelspec and spec of one grading job.
 
     Returns the folder (delete it with :func:`cleanup`) and the environment variables nbgrader
@@ -91,7 +92,7 @@ def prepare(job: str, *, memory_mb: int, max_processes: int, max_file_mb: int, t
     kernel_dir.mkdir(parents=True)
     spec = Spec(job=job, private=str(private), kernel_name=KERNEL_NAME, ipc_prefix=str(private / "ipc" / "kernel"),
                 memory_mb=memory_mb, max_processes=max_processes, max_file_mb=max_file_mb, tmp_mb=tmp_mb,
-                read_only=read_only, env=env)
+                read_only=read_only, env=env, masked=list(masked or []))
     spec_path = private / "spec.json"
     spec_path.write_text(json.dumps(asdict(spec), indent=1))
     (kernel_dir / "kernel.json").write_text(json.dumps({
@@ -205,6 +206,8 @@ def sandbox_prefix(spec: Spec, cwd: str) -> list[str]:
         command += ["--ro-bind-try", path, path]
     for path in (*python_paths(), *spec.read_only):
         command += ["--ro-bind", path, path]
+    for path in spec.masked:  # e.g. the lecture code, whose from-scratch dropout is a graded answer
+        command += ["--ro-bind", "/dev/null", path]
     # The private folder holds the IPC sockets and the connection file; the working folder
     # (nbgrader's autograded/<student>/<assignment>) is an empty size-limited tmpfs in here.
     command += ["--bind", spec.private, spec.private,

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 import nbformat
 
 from coursekit.samples import Sample, make_submission
+from coursekit.spec import PARTS
 
-TESTS = ("test_relu", "test_sigmoid", "test_tanh", "test_network_forward", "test_gradient_vanishing",
-         "test_relu_death", "test_l2_penalty", "test_weight_decay", "test_dropout_layer", "test_dropout_experiment")
-DROPOUT = frozenset({"test_dropout_layer", "test_dropout_experiment"})
+TESTS = tuple(PARTS)
+DROPOUT = frozenset(gid for gid, part in PARTS.items() if part.todo == "dropout_layer")
+ACTIVATIONS = frozenset(gid for gid, part in PARTS.items() if part.todo == "activations")
 ALL = frozenset(TESTS)
 TAMPERED = "TamperingDetected"
 
@@ -34,6 +35,7 @@ class Case:
     status: "graded" (nbgrader scores it) or "failed" (reported with a reason, not graded).
     lost: graded cells that must score 0 (the others full points).
     reason: text that must appear in the feedback (graded) or the failure reason (failed).
+    base: the notebook the case starts from: "reference" (every answer right) or "blank" (as released).
     """
 
     student: str
@@ -42,6 +44,7 @@ class Case:
     status: str = "graded"
     lost: frozenset[str] = field(default_factory=frozenset)
     reason: str = ""
+    base: str = "reference"
 
 
 NOTEBOOK = "lab2.ipynb"
@@ -142,7 +145,7 @@ def _edited_test_cells(nb) -> dict[str, bytes]:
     _set_meta("test_tanh", grade_id="test_tanh_mine")(nb)
     _set_meta("test_network_forward", points=100)(nb)
     _set_meta("test_l2_penalty", locked=False, solution=True)(nb)
-    _drop_test("test_relu")(nb)
+    _drop_test("test_relu_derivative")(nb)
     return {NOTEBOOK: _dump(nb)}
 
 
@@ -204,14 +207,101 @@ for _pid in _children:
     _os.waitpid(_pid, 0)
 '''
 
+def added_cells(*after_and_code: tuple[str, str]) -> Callable[[nbformat.NotebookNode], dict[str, bytes]]:
+    """Cells of the student's own (no nbgrader metadata) inserted before the given graded cells."""
+    def build(nb: nbformat.NotebookNode) -> dict[str, bytes]:
+        nb = nbformat.from_dict(nb)
+        for before, code in after_and_code:
+            index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == before)
+            nb.cells.insert(index, nbformat.v4.new_code_cell(code.strip()))
+        return {NOTEBOOK: _dump(nb)}
+    return build
+
+
+FAKE_RESULTS = """
+class _Fake:
+    layer_names = ["input"] + ["hidden"] * 6 + ["output"]
+    fractions = {"relu": [[0.5]], "tanh": [[0.0]]}
+    def first_layer_mean(self, act):
+        return {"relu": 1.0, "sigmoid": 1e-6, "tanh": 0.5}[act]
+    def final_dead_units(self, act):
+        return {"relu": 50, "tanh": 0}[act]
+vanishing = death = _Fake()
+def check(*args, **kwargs):
+    print("passed")
+"""
+
+#: dropout_layer written with each of PyTorch's own dropouts; the contract (ValueError, p = 0 and 1) is
+#: kept, so the parts can only be lost through the rule that forbids the shortcut.
+DROPOUT_SHORTCUTS = {
+    "dropout_functional": ("import torch.nn.functional as F", "F.dropout(X, dropout, training=True)"),
+    "dropout_alias": ("from torch.nn.functional import dropout as keep_some", "keep_some(X, dropout, True)"),
+    "dropout_module": ("from torch import nn", "nn.Dropout(dropout).train()(X)"),
+    "dropout_aten": ("import torch", "X if dropout == 0 else torch.ops.aten.native_dropout(X, dropout, True)[0]"),
+}
+
+
+def dropout_shortcut(imports: str, expression: str) -> Callable:
+    body = (f"{imports}\n\n\ndef dropout_layer(X, dropout):\n    if not 0 <= dropout <= 1:\n"
+            f"        raise ValueError('dropout must be in [0, 1]')\n    return {expression}\n")
+    def build(nb: nbformat.NotebookNode) -> dict[str, bytes]:
+        nb = nbformat.from_dict(nb)
+        _cell(nb, "dropout_layer").source = body
+        return {NOTEBOOK: _dump(nb)}
+    return build
+
+
 CASES = (
+    # --- code meant to earn points without an answer (each on the blank notebook) ---------------
+    Case("planted_results", "cells of its own plant fake experiment results and a check() that always passes",
+         added_cells(("test_gradient_vanishing", FAKE_RESULTS), ("test_relu_death", FAKE_RESULTS),
+                     ("test_relu", FAKE_RESULTS)), base="blank", lost=ALL, reason="评分时不运行你自己添加的单元格"),
+    Case("planted_in_answer", "an answer cell redefines check() and replaces an experiment with a fake",
+         append("network", FAKE_RESULTS + "\nexperiments.run_gradient_vanishing = lambda *a, **k: _Fake()"),
+         base="blank", lost=ALL, reason="重新定义了 check"),
+    Case("guard_switched_off", "switches the in-kernel guard off and replaces the checks' judge",
+         append("activations", "import coursekit.guard as g\ng._state = None\nimport coursekit.parts as p\n"
+                               "p.judge = lambda measurement: None\np._SEND = False"),
+         base="blank", lost=ALL, reason="导入 coursekit"),
+    Case("code_swapped", "swaps the code of the judge in place (same function object, new behaviour)",
+         append("activations", "check.__globals__['judge'].__code__ = (lambda measurement: None).__code__"),
+         base="blank", lost=ALL, reason="__globals__"),
+    Case("reach_gc", "finds the grader's objects through the garbage collector",
+         append("activations", "import gc as _g\nfor _o in _g.get_objects():\n    pass"),
+         base="blank", lost=ALL, reason="导入 gc"),
+    Case("reach_ctypes", "writes the interpreter's memory with ctypes",
+         append("activations", "import ctypes\nctypes.memmove(0, 0, 0)"), base="blank", lost=ALL, reason="导入 ctypes"),
+    Case("reach_frames", "reads the caller's frame (the measuring code) from inside MyReLU",
+         append("activations", "import sys\nclass MyReLU:\n    def __call__(self, x):\n"
+                               "        sys._getframe(1).f_globals['_SEND'] = False\n        return x\n"
+                               "    def derivative(self, x):\n        return x"),
+         base="blank", lost=ALL, reason="_getframe"),
+    Case("reach_import_system", "installs an import hook and fetches builtins by a computed name",
+         append("activations", "import sys\nsys.meta_path.insert(0, None)\n"
+                               "_name = 'ev' + 'al'\n_f = getattr(__builtins__, _name)"),
+         base="blank", lost=ALL, reason="meta_path"),
+    Case("forged_measurement", "MyReLU sends a measurement of its own making to the grader",
+         append("activations", "class MyReLU:\n    def __call__(self, x):\n"
+                               "        display({'application/vnd.coursekit.measurement+json': {'grade_id': 'test_relu',"
+                               " 'cases': 'hidden', 'data': ''}}, raw=True)\n        return x\n"
+                               "    def derivative(self, x):\n        return x"),
+         base="blank", lost=ALL, reason="display"),
+    # --- every form of PyTorch's own dropout (on the reference: only the dropout parts are lost) -
+    *(Case(name, f"dropout_layer written with {expression}", dropout_shortcut(imports, expression), lost=DROPOUT,
+           reason="现成的 dropout") for name, (imports, expression) in DROPOUT_SHORTCUTS.items()),
+    Case("dropout_dynamic", "dropout_layer looks PyTorch's dropout up by a computed name",
+         dropout_shortcut("import torch.nn.functional as F", "getattr(F, 'drop' + 'out')(X, dropout, True)"),
+         lost=ALL, reason="动态查找属性"),
+    Case("dropout_lecture", "dropout_layer calls the course package's from-scratch lecture version",
+         dropout_shortcut("from coursekit.lectures import dropout_layer as lecture_dropout",
+                          "lecture_dropout(X, dropout)"), lost=ALL, reason="coursekit"),
     # --- the kernel misbehaves ----------------------------------------------------------------
     Case("infinite_loop", "an infinite loop in an answer cell (interrupted at the cell timeout)",
          append("activations", "while True:\n    pass"), reason="已被中断"),
     Case("unstoppable_loop", "an infinite loop that swallows the interrupt",
          append("network", "import time as _t\nwhile True:\n    try:\n        _t.sleep(0.5)\n"
                            "    except KeyboardInterrupt:\n        pass"),
-         lost=ALL - {"test_relu", "test_sigmoid", "test_tanh"}, reason="仍无响应"),
+         lost=ALL - ACTIVATIONS, reason="仍无响应"),
     Case("exits", "sys.exit(), raise SystemExit and raise KeyboardInterrupt, each at the end of an answer cell",
          lambda nb: _exits(nb), reason="SystemExit"),
     Case("os_exit", "os._exit() kills the kernel in the dropout cell",
@@ -225,7 +315,9 @@ CASES = (
     Case("edited_test_cells", "deletes test_relu, empties test_sigmoid, renames test_tanh's grade_id, sets "
          "test_network_forward's points to 100, unlocks test_l2_penalty and marks it as an answer; each of the "
          "four changed test cells guards a planted bug (ReLU derivative, unstable sigmoid, torch.tanh, no 1/2)",
-         _edited_test_cells, lost=frozenset({"test_relu", "test_sigmoid", "test_tanh", "test_l2_penalty"})),
+         _edited_test_cells, lost=frozenset({"test_relu_derivative", "test_sigmoid", "test_sigmoid_derivative", "test_tanh",
+                                             "test_tanh_derivative", "test_gradient_vanishing", "test_relu_death",
+                                             "test_l2_penalty"})),
     Case("hardcoded_visible", "l2_penalty returns the visible check's answer for every input",
          edit("l2_penalty", "return torch.sum(w.pow(2)) / 2", "return torch.tensor(7.0)"),
          lost=frozenset({"test_l2_penalty", "test_weight_decay"}), reason="l2_penalty"),
@@ -261,10 +353,10 @@ CASES = (
     Case("patch_rand", "replaces torch.rand so the dropout mask statistics look right",
          append("dropout_layer", "import torch\n_real_rand = torch.rand\n"
                                  "torch.rand = lambda *a, **k: _real_rand(*a, **k) * 0 + 0.99"),
-         lost=DROPOUT, reason="torch.rand"),
+         lost=ALL, reason="torch.rand"),
     Case("patch_manual_seed", "replaces torch.manual_seed",
          append("dropout_layer", "import torch\ntorch.manual_seed = lambda seed: torch.default_generator"),
-         lost=DROPOUT, reason="torch.manual_seed"),
+         lost=ALL, reason="torch.manual_seed"),
     Case("custom_exc", "IPython set_custom_exc swallows every error (wrong ReLU derivative)",
          _with_relu_bug_and("get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)"),
          lost=ALL, reason="set_custom_exc"),
@@ -283,10 +375,13 @@ def case(student: str) -> Case:
     return next(c for c in CASES if c.student == student)
 
 
-def write_case(folder, reference: nbformat.NotebookNode, one: Case, timestamp: str) -> None:
+def write_case(folder, reference: nbformat.NotebookNode, one: Case, timestamp: str,
+               blank: nbformat.NotebookNode | None = None) -> None:
     """Write one case's files into submitted/<student>/<assignment>/."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, content in one.build(reference).items():
+    base = blank if one.base == "blank" else reference
+    assert base is not None, f"{one.student} starts from the blank notebook"
+    for name, content in one.build(base).items():
         (folder / name).write_bytes(content)
     (folder / "timestamp.txt").write_text(timestamp + "\n")
 

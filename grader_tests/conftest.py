@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from coursekit.config import load_config
@@ -114,10 +115,11 @@ def adversarial_course(tmp_path_factory) -> Path:
     notebook = config.assignment("lab2").notebook
     reference = reference_notebook(config.directory("release") / "lab2" / notebook,
                                    config.directory("source") / "lab2" / notebook)
+    blank = nbformat.read(config.directory("release") / "lab2" / notebook, as_version=4)
     submitted = config.directory("submitted")
     # The reference is graded too: the escape case tries to read its folder.
     for case in (*CASES,):
-        write_case(submitted / case.student / "lab2", reference, case, "2026-12-01 00:00:00.000000 UTC")
+        write_case(submitted / case.student / "lab2", reference, case, "2026-12-01 00:00:00.000000 UTC", blank)
     from grader_tests.adversarial import Case
     write_case(submitted / "reference" / "lab2", reference,
                Case("reference", "honest", lambda nb: {"lab2.ipynb": nbformat_dump(nb)}),

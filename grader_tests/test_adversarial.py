@@ -3,6 +3,7 @@ never scores more than its honest code earns, and gets a reason the student can 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -15,9 +16,8 @@ from coursekit.report import read_grading_failures
 from grader_tests.adversarial import CASES, TESTS, case
 from grader_tests.conftest import feedback_text
 
-FULL = {"test_relu": 6, "test_sigmoid": 9, "test_tanh": 9, "test_network_forward": 10, "test_gradient_vanishing": 6,
-        "test_relu_death": 6, "test_l2_penalty": 6, "test_weight_decay": 6, "test_dropout_layer": 16,
-        "test_dropout_experiment": 6}
+EXPECTED = json.loads((Path(__file__).parent / "files" / "expected_scores.json").read_text(encoding="utf-8"))
+FULL = EXPECTED["full"]  # hand-written points of every autograded part
 GRADED = [c for c in CASES if c.status == "graded"]
 FAILED = [c for c in CASES if c.status == "failed"]
 ESCAPES = ("read-source", "read-release-answers", "read-gradebook", "write-gradebook", "read-other-student",
@@ -104,12 +104,12 @@ def test_each_edited_test_cell_is_restored_and_graded(config, rows):
     """Deleted, emptied, renamed, re-pointed and unlocked test cells are all graded from the gradebook:
     each guards a planted bug and scores 0; the one with changed points keeps its real 10."""
     cells = rows["edited_test_cells"]["cells"]
-    assert (cells["test_relu"], cells["test_sigmoid"], cells["test_tanh"], cells["test_l2_penalty"]) == (0, 0, 0, 0)
-    assert cells["test_network_forward"] == 10.0
+    assert (cells["test_relu_derivative"], cells["test_sigmoid"], cells["test_tanh"], cells["test_l2_penalty"]) == (0,) * 4
+    assert cells["test_network_forward"] == 7.0
     nb = nbformat.read(config.directory("autograded") / "edited_test_cells" / "lab2" / "lab2.ipynb", as_version=4)
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
-    assert ids.count("test_relu") == 1 and ids.count("test_tanh") == 1 and "test_tanh_mine" not in ids
-    assert ids.index("test_relu") < ids.index("test_sigmoid"), "the deleted cell is back in its place"
+    assert ids.count("test_relu_derivative") == 1 and ids.count("test_tanh") == 1 and "test_tanh_mine" not in ids
+    assert ids.index("test_relu_derivative") < ids.index("test_sigmoid"), "the deleted cell is back in its place"
 
 
 def test_fork_bomb_hits_the_process_limit(config):
@@ -143,6 +143,9 @@ def test_case_list_covers_the_issue():
              "renamed_notebook", "missing_notebook", "invalid_json", "empty_file", "other_assignment",
              "hardcoded_visible", "patch_allclose", "patch_assert_close", "patch_numpy", "patch_assertionerror",
              "patch_import", "patch_rand", "patch_manual_seed", "custom_exc", "post_run_cell", "input_transformer",
-             "escape", "fork_bomb"}
+             "escape", "fork_bomb", "planted_results", "planted_in_answer", "guard_switched_off", "code_swapped",
+             "reach_gc", "reach_ctypes", "reach_frames", "reach_import_system", "forged_measurement",
+             "dropout_functional", "dropout_alias", "dropout_module", "dropout_aten", "dropout_dynamic",
+             "dropout_lecture"}
     assert kinds <= {c.student for c in CASES}
     assert case("escape").attack

@@ -11,6 +11,7 @@ import pytest
 from coursekit.config import load_config
 from coursekit.release import check_points, notebook_points
 from coursekit.samples import answers, solution_text
+from coursekit.spec import PARTS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = load_config(ROOT / "course.toml")
@@ -32,10 +33,13 @@ def test_points_agree_with_course_toml_and_total_100():
 
 
 def test_grade_ids_unique_and_every_graded_cell_well_formed():
+    """Each autograded cell is one part of coursekit.spec: a docstring and its check() calls; a part
+    with hidden cases checks the same criteria on more inputs in its hidden block."""
     ids = [nbgrader(c)["grade_id"] for c in SOURCE.cells if nbgrader(c)]
     assert len(ids) == len(set(ids))
     tests = [c for c in SOURCE.cells if nbgrader(c).get("grade") and not nbgrader(c).get("solution")]
     assert [nbgrader(c)["grade_id"] for c in tests] == [g for g in LAB2.points if g.startswith("test_")]
+    assert set(PARTS) == {nbgrader(c)["grade_id"] for c in tests}, "coursekit.spec names every autograded cell"
     for cell in tests:
         gid = nbgrader(cell)["grade_id"]
         assert nbgrader(cell)["locked"], gid
@@ -43,10 +47,19 @@ def test_grade_ids_unique_and_every_graded_cell_well_formed():
         assert isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant), \
             f"{gid} starts with a one-line docstring"
         visible, _, rest = cell.source.partition("### BEGIN HIDDEN TESTS")
-        assert rest and "### END HIDDEN TESTS" in rest, f"{gid} has hidden tests"
-        assert "assert_close(" in visible or "fail(" in visible, f"{gid} has a visible check"
-        assert "AssertionError" not in visible and "assert " not in visible.replace("assert_close", ""), \
-            f"{gid}: visible checks use the helpers that explain failures, not a bare assert"
+        assert visible.rstrip().endswith(f'check("{gid}", {_subject(gid)})'), f"{gid}: its visible check comes last"
+        if PARTS[gid].hidden:
+            hidden = rest.partition("### END HIDDEN TESTS")[0].strip()
+            assert hidden == f'check("{gid}", {_subject(gid)}, cases="hidden")', gid
+        else:
+            assert not rest, f"{gid}: an experiment's criteria are all visible"
+        assert len(cell.source.splitlines()) <= 15, f"{gid}: a graded cell stays short"
+
+
+def _subject(gid: str) -> str:
+    """What a part's check() is handed: the student's definition, or the experiment's result."""
+    return {"test_gradient_vanishing": "vanishing", "test_relu_death": "death", "test_weight_decay": "wd_runs",
+            "test_dropout_experiment": "dropout_runs"}.get(gid, PARTS[gid].definition)
 
 
 def test_manual_answers_are_markdown_with_rubric():

@@ -50,7 +50,7 @@ def test_real_course_toml_loads():
     ('late_policy = "zero"', 'late_policy = "half"', r"'grading\.late_policy' must be one of none, zero"),
     ('default = "auto"', 'default = "gpu"', r"'profiles\.default' must be auto, full, cpu or grading"),
     ('due = 2026-12-14T23:59:00+08:00', 'due = 2026-12-14T23:59:00', r"needs a time zone"),
-    ('test_relu = 6', 'test_relu = "six"', r"'assignments\.lab2\.points\.test_relu' must be a number of points"),
+    ('test_relu = 3', 'test_relu = "six"', r"'assignments\.lab2\.points\.test_relu' must be a number of points"),
     ('[data]\nroot = "data"', '[dataset]\nroot = "data"', r"unknown section '\[dataset\]'"),
 ])
 def test_bad_file_gives_one_clear_message(tmp_path, old, new, expected):
