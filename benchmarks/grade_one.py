@@ -9,6 +9,11 @@ notebook's training time is extrapolated (3 activations x 5 epochs and 2 x 5 epo
 4 runs x 15 epochs of the CNN). Prints both and their ratio.
 
     python benchmarks/grade_one.py [--repeats 3] [--mirror PATH]
+        [--baseline-root DIR --baseline-python PYTHON]
+
+With a baseline (another checkout of the course, e.g. `git worktree add /tmp/before <commit>`, and a
+Python whose `coursekit` is that checkout's), its two commands are timed in the same run,
+alternating with the current ones, and the medians are printed side by side.
 """
 
 from __future__ import annotations
@@ -34,30 +39,47 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The two ways one submission is autograded: nbgrader's own command (what formgrader's button and
 #: a plain `nbgrader autograde` run), and the course's (`coursekit grade`: the sandbox, nbgrader
 #: started through coursekit.quickstart, the coordinator's checks and journal included).
-COMMANDS = {
-    "nbgrader autograde": [sys.executable, "-m", "nbgrader", "autograde", "lab2", "--student", "reference", "--force"],
-    "coursekit grade": [sys.executable, "-m", "coursekit", "grade", "lab2", "--student", "reference", "--force",
-                        "--workers", "1"],
-}
+def commands(python: str) -> dict[str, list[str]]:
+    return {
+        "nbgrader autograde": [python, "-m", "nbgrader", "autograde", "lab2", "--student", "reference", "--force"],
+        "coursekit grade": [python, "-m", "coursekit", "grade", "lab2", "--student", "reference", "--force",
+                            "--workers", "1"],
+    }
 
 
-def time_autograde(repeats: int, mirror: Path) -> dict[str, list[float]]:
-    """Wall times of each command in COMMANDS, alternating, `repeats` times each."""
+COMMANDS = commands(sys.executable)
+
+
+def prepare(root: Path, python: str, scratch: Path, env: dict[str, str]) -> None:
+    """A scratch copy of the course at `root` with its release built and the samples written."""
+    config_path = copy_course(root, scratch, with_release=False)
+    for step in ("setup-data", "build", "samples"):
+        subprocess.run([python, "-m", "coursekit", "--config", str(config_path), step],
+                       cwd=scratch, env=env, check=True, capture_output=True)
+
+
+def time_autograde(repeats: int, mirror: Path, baseline: tuple[Path, str] | None = None) -> dict[str, list[float]]:
+    """Wall times of each command, alternating (this checkout's, then the baseline's), `repeats` times each."""
     env = {**os.environ, "COURSE_DATA_MIRROR": str(mirror)}
     env.pop("NBGRADER_EXECUTION", None)
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    versions = {"": (ROOT, sys.executable)}
+    if baseline:
+        versions["baseline "] = (baseline[0], baseline[1])
+    times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        config_path = copy_course(ROOT, Path(scratch), with_release=False)
-        for step in ("setup-data", "build", "samples"):
-            subprocess.run([sys.executable, "-m", "coursekit", "--config", str(config_path), step],
-                           cwd=scratch, env=env, check=True, capture_output=True)
-        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        folders = {}
+        for label, (root, python) in versions.items():
+            folders[label] = Path(scratch) / (label.strip() or "current")
+            folders[label].mkdir()
+            prepare(root, python, folders[label], env)
         for _ in range(repeats):
-            for name, command in COMMANDS.items():
-                started = time.perf_counter()
-                subprocess.run(command, cwd=scratch, env=env, check=True, capture_output=True)
-                times[name].append(time.perf_counter() - started)
-                print(f"  {name} of the reference submission: {times[name][-1]:.1f} s", flush=True)
+            for label, (root, python) in versions.items():
+                run_env = {**env, "PATH": str(Path(python).parent) + os.pathsep + env.get("PATH", "")}
+                for name, command in commands(python).items():
+                    started = time.perf_counter()
+                    subprocess.run(command, cwd=folders[label], env=run_env, check=True, capture_output=True)
+                    times.setdefault(label + name, []).append(time.perf_counter() - started)
+                    print(f"  {label}{name} of the reference submission: {times[label + name][-1]:.1f} s", flush=True)
     return times
 
 
@@ -111,13 +133,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mirror", type=Path, default=Path(os.environ.get("COURSE_DATA_MIRROR", ROOT.parent / "shared" / "datasets")))
+    parser.add_argument("--baseline-root", type=Path, help="another checkout of the course, timed in the same run")
+    parser.add_argument("--baseline-python", help="the Python whose coursekit is that checkout's")
+    parser.add_argument("--skip-original", action="store_true", help="do not time the original notebook's epochs")
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(f"autograding the reference submission {args.repeats} times (machine: {os.cpu_count()} cores)")
-    times = time_autograde(args.repeats, args.mirror.resolve())
+    baseline = (args.baseline_root.resolve(), args.baseline_python) if args.baseline_root else None
+    times = time_autograde(args.repeats, args.mirror.resolve(), baseline)
     medians = {name: statistics.median(values) for name, values in times.items()}
     grade = medians["coursekit grade"]
 
+    if args.skip_original:
+        for name, median in medians.items():
+            print(f"{name} of one submission (median of {args.repeats}): {median:.1f} s")
+        return 0 if grade <= 30 else 1
     from coursekit.data import ensure_mnist
     config = load_config(ROOT / "course.toml")
     root = ensure_mnist(config.data_root, args.mirror.resolve())

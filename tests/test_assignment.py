@@ -98,3 +98,30 @@ def test_release_stub_raises_not_implemented(gid):
     assert "raise NotImplementedError()" in cell.source
     assert '"""' in cell.source, "the signature keeps its docstring"
     assert gid in answers(SOURCE)
+
+
+def readme_points() -> dict[str, int]:
+    """grade_id -> points from README's Points table ("3 + 3" splits over the row's grade ids;
+    "5 × 4" gives 4 to each of the five; `a` … `b` names a range of 思考题)."""
+    import re
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## Points", 1)[1].split("\n## ", 1)[0]
+    points: dict[str, int] = {}
+    for row in section.splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        ids = re.findall(r"`(\w+)`", cells[0])
+        if "…" in cells[0]:
+            first, last = int(ids[0][-1]), int(ids[-1][-1])
+            ids = [f"{ids[0][:-1]}{n}" for n in range(first, last + 1)]
+        if "×" in cells[2]:
+            values = [int(cells[2].split("×")[1])] * len(ids)
+        else:
+            values = [int(v) for v in cells[2].split("+")]
+        assert len(values) == len(ids), row
+        points.update(zip(ids, values, strict=True))
+    return points
+
+
+def test_readme_points_table_agrees_with_course_toml_and_the_notebook():
+    assert readme_points() == LAB2.points
