@@ -302,15 +302,16 @@ class Judge:
     # --- before anything runs -----------------------------------------------------------------
     def review(self, cells: list[NotebookNode]) -> list[str]:
         """Review every code cell; return the tampering found (empty when there is none)."""
-        from coursekit.review import by_definition, describe, protected_names, review
+        from coursekit.review import by_definition, describe, graded_results, protected_names, review
         graded = [c.source for c in cells if _graded_test(c)]
         protected = protected_names(graded, defined=DEFINITIONS)
+        results = graded_results(graded, defined=DEFINITIONS)
         tampering: list[str] = []
         for cell in cells:
             if cell.cell_type != "code" or _trusted(cell):
                 continue
             gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") if _answer(cell) else None
-            findings = review(cell.source, todo=gid, protected=protected, answer=_answer(cell))
+            findings = review(cell.source, todo=gid, protected=protected, answer=_answer(cell), results=results)
             where = f"答案单元格 {gid}" if gid else "你添加的单元格"
             tampering += [f"{where} {f.describe()}" for f in findings if f.kind == "tampering"]
             forbidden = [f for f in findings if f.kind == "forbidden"]

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from coursekit.checks import CheckFailed, TOLERANCES, record_builtin_calls, short
+from coursekit.checks import CheckFailed, TOLERANCES, forbidden_globals, record_builtin_calls, short
 from coursekit.spec import (KEEP_RATE_TOLERANCE, MIN_DEAD_RELU_UNITS, PARTS, VANISHING_RATIO, WEIGHT_NORM_SHRINK,
                             Part)
 
@@ -150,7 +150,8 @@ def _measure_activation(cls: type, grade_id: str, which: str) -> dict[str, Any]:
             copy = x.clone()
             outputs.append(_call(lambda: cls().derivative(copy) if derivative else cls()(copy)))
             after.append(copy)
-    return {"outputs": outputs, "inputs_after": after, "builtin_calls": sorted(set(calls))}
+    return {"outputs": outputs, "inputs_after": after,
+            "builtin_calls": sorted(set(calls) | set(forbidden_globals(cls)))}
 
 
 def _measure_forward(network_cls: type, grade_id: str, which: str) -> dict[str, Any]:
@@ -225,7 +226,7 @@ def _measure_dropout(fn: Callable, grade_id: str, which: str) -> dict[str, Any]:
                     errors[str(bad)] = type(err).__name__
             result = {"p0": _call(lambda: fn(X.clone(), 0.0)), "p1": _call(lambda: fn(X.clone(), 1.0)),
                       "scalar": _call(lambda: fn(scalar.clone(), 0.5)), "errors": errors}
-    result["builtin_calls"] = sorted(set(calls))
+    result["builtin_calls"] = sorted(set(calls) | set(forbidden_globals(fn, "dropout")))
     return result
 
 

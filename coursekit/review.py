@@ -29,7 +29,7 @@ TAMPER_MODULES = frozenset({
     "coursekit", "nbgrader", "nbclient", "nbformat", "jupyter_client", "ipykernel", "IPython", "zmq", "traitlets",
     "builtins", "importlib", "gc", "ctypes", "_ctypes", "inspect", "types", "pickle", "_pickle", "marshal",
     "copyreg", "dill", "cloudpickle", "code", "codeop", "runpy", "linecache", "dis", "tracemalloc", "faulthandler",
-    "_thread", "sysconfig", "site",
+    "_thread", "sysconfig", "site", "threading", "concurrent", "multiprocessing", "asyncio", "signal",
 })
 #: Names whose use reaches past the student's own code.
 TAMPER_NAMES = frozenset({
@@ -45,7 +45,14 @@ TAMPER_ATTRIBUTES = frozenset({
     "_current_frames", "addaudithook", "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace",
     "tb_frame", "tb_next", "gi_frame", "cr_frame", "ag_frame", "gi_code", "co_code", "co_consts", "cpp_extension",
     "load_inline", "load_library", "load", "loads", "Unpickler", "_C", "_VF", "displayhook", "excepthook",
+    "attrgetter", "methodcaller", "library", "overrides", "_python_dispatch", "register_module_forward_hook",
+    "register_module_forward_pre_hook", "register_module_full_backward_hook", "register_module_backward_hook",
+    "register_module_full_backward_pre_hook", "register_module_buffer_registration_hook",
+    "register_module_module_registration_hook", "register_module_parameter_registration_hook",
 })
+#: The only special methods an answer may define (a __torch_function__ or __del__ would run code of
+#: the student's inside the grader's measuring code).
+ALLOWED_DUNDER_DEFINITIONS = frozenset({"__init__", "__call__", "__repr__", "__str__"})
 #: The only special attributes student code may use (``super().__init__()``, ``type(self).__name__``).
 ALLOWED_DUNDERS = frozenset({"__init__", "__call__", "__name__", "__doc__", "__class__", "__len__"})
 
@@ -158,11 +165,12 @@ def _module_level_bindings(tree: ast.Module) -> list[tuple[str, int]]:
 
 
 def review(source: str, *, todo: str | None = None, protected: frozenset[str] = frozenset(),
-           answer: bool = True) -> list[Finding]:
+           answer: bool = True, results: frozenset[str] = frozenset()) -> list[Finding]:
     """What `source` (one code cell) may not do.
 
     todo: the answer cell's grade_id, whose RULES apply (None: no TODO rules).
     protected: names the graded cells read that the cell may not rebind (e.g. ``session``, ``check``).
+    results: names the graded cells bind (the experiments' results): an answer may not even read them.
     answer: False for a cell the student added (it is not run while grading; only tampering counts).
     A cell that is not valid Python is not reviewed (it fails when it runs).
     """
@@ -174,6 +182,9 @@ def review(source: str, *, todo: str | None = None, protected: frozenset[str] = 
     own = _bound_names(tree)
     own_definitions = {node.name for node in ast.walk(tree)
                        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    # Attributes the cell gives its own objects (methods, self.x = ...): ``s.sigmoid_part(x)`` is theirs.
+    own_attributes = own_definitions | {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                                        and isinstance(node.ctx, ast.Store) and _root(node) == "self"}
     rule = RULES.get(todo or "", {}) if answer else {}
     words = tuple(rule.get("words", ()))
     findings: list[Finding] = []
@@ -190,7 +201,7 @@ def review(source: str, *, todo: str | None = None, protected: frozenset[str] = 
             tamper(node, f"访问特殊属性 .{attr}")
         elif attr in TAMPER_ATTRIBUTES:
             tamper(node, f"访问解释器内部的 .{attr}")
-        elif words and root != "self" and root not in own_definitions:
+        elif words and root != "self" and root not in own_definitions and attr not in own_attributes:
             word = forbidden_word(attr)
             if word:
                 findings.append(Finding("forbidden", node.lineno, f".{attr}（{rule['label']}）"))
@@ -206,6 +217,8 @@ def review(source: str, *, todo: str | None = None, protected: frozenset[str] = 
                     tamper(node, f"导入 {module}")
             for alias in node.names:
                 _imported.add((alias.asname or alias.name).split(".")[0])
+                if alias.name == "*" and words:
+                    findings.append(Finding("forbidden", node.lineno, f"from {node.module} import *（看不出用了哪些函数）"))
                 imported_parts = alias.name.split(".") if isinstance(node, ast.Import) else [alias.name]
                 for part in imported_parts:
                     if part in TAMPER_NAMES or part in TAMPER_ATTRIBUTES or (
@@ -236,11 +249,17 @@ def review(source: str, *, todo: str | None = None, protected: frozenset[str] = 
                     if isinstance(item, (ast.Attribute, ast.Subscript)) and root is not None and (
                             root in _imported or root in protected or root not in own):
                         tamper(item, f"修改 {ast.unparse(item)}（不属于你自己的对象）")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and answer and node.name.startswith("__") \
+                and node.name.endswith("__") and node.name not in ALLOWED_DUNDER_DEFINITIONS:
+            tamper(node, f"定义特殊方法 {node.name}")
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             for name in node.names:
                 if name in protected:
                     tamper(node, f"global {name}（评分单元格要用的名字）")
     if answer:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in results and node.id not in own:
+                tamper(node, f"读取评分单元格的结果 {node.id}")
         for name, line in _module_level_bindings(tree):
             if name in protected:
                 findings.append(Finding("tampering", line, f"重新定义了 {name}（评分单元格要用的名字）"))
@@ -299,6 +318,21 @@ def by_definition(source: str, findings: list[Finding]) -> dict[str, list[Findin
 def forbidden_by_definition(source: str, todo: str) -> dict[str, str]:
     """Definition name -> what in it breaks the rules (the notebook's visible rule check)."""
     return {name: describe(found) for name, found in by_definition(source, review(source, todo=todo)).items()}
+
+
+def graded_results(graded_sources: list[str], defined: frozenset[str]) -> frozenset[str]:
+    """Names the graded cells assign at their top level (the experiments' results, their settings)."""
+    names: set[str] = set()
+    for source in graded_sources:
+        try:
+            tree = ast.parse(python_source(source))
+        except (SyntaxError, ValueError):
+            continue
+        for statement in tree.body:
+            if isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+                names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return frozenset(names - defined - {"_"})
 
 
 def protected_names(graded_sources: list[str], defined: frozenset[str]) -> frozenset[str]:

@@ -150,7 +150,7 @@ def test_grading_the_same_submission_three_times_is_deterministic(graded_course,
     assert submitted[0].read_bytes() == submitted[1].read_bytes(), "the same submission in both classes"
     first = scores(graded_course, ("partial",))["partial"]
     assert first == dask_regrade.scores_before["partial"] == dask_regrade.scores_after["partial"]
-    assert sum(v for v in first.values() if v is not None) == 58, "the partial sample loses the dropout parts"
+    assert sum(v for v in first.values() if v is not None) == 70, "the partial sample loses the dropout scaling and the dropout experiment"
     first_text = feedback_text(load_config(graded_course), "partial")
     assert first_text == dask_regrade.feedback_before == dask_regrade.feedback_after
     assert "1 - dropout" in first_text, "the feedback names the mistake"

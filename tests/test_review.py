@@ -144,3 +144,26 @@ def test_each_finding_names_its_line_and_code():
 def test_protected_names_are_what_graded_cells_read_but_the_student_defines_not():
     graded = ['"""doc"""\ncheck("test_relu", MyReLU)\n', "runs = experiments.run(Network, session.device)\ncheck('x', runs)\n"]
     assert protected_names(graded, frozenset({"MyReLU", "Network"})) == {"check", "experiments", "session"}
+
+
+@pytest.mark.parametrize("code", [
+    "import threading", "import signal", "from concurrent.futures import ThreadPoolExecutor",
+    "class T(torch.Tensor):\n    def __torch_function__(cls, func, types, args=(), kwargs=None):\n        pass",
+    "class K:\n    def __del__(self):\n        pass", "torch.nn.modules.module.register_module_forward_hook(print)",
+    "import torch.library", "from operator import attrgetter", "print(wd_runs)",
+])
+def test_code_that_would_run_inside_the_measuring_code_or_beside_it_is_tampering(code):
+    """Threads, signal handlers, tensor subclasses, global hooks and reading the experiments' results
+    could change what the grader measures after the student's cell has run."""
+    assert "tampering" in kinds(code, todo="network", results=frozenset({"wd_runs", "vanishing"})), code
+
+
+def test_a_star_import_hides_a_shortcut_and_is_forbidden_where_there_are_rules():
+    assert kinds("from torch import *\n", todo="activations") == ["forbidden"]
+    assert kinds("from torch import *\n", todo="l2_penalty") == []
+
+
+def test_attributes_of_the_students_own_objects_are_theirs():
+    source = ("class MySigmoid:\n    def sigmoid_part(self, x):\n        return x\n"
+              "class MyTanh:\n    def __call__(self, x):\n        s = MySigmoid()\n        return s.sigmoid_part(x)\n")
+    assert review(source, todo="activations") == []
