@@ -319,8 +319,10 @@ def test_06_instructor_grades_a_question_by_hand_with_a_comment(course, instruct
     with page.expect_response(lambda r: "/formgrader/api/comment/" in r.url and r.request.method == "PUT") as saved:
         comment.press("Tab")
     assert saved.value.ok, saved.value.status
-    # the grade is stored: reload the page and read it back from the server
-    frame.locator("body").evaluate("body => body.ownerDocument.location.reload()")
+    # the grade is stored: load the page again and read it back from the server. frame.goto waits for the
+    # new document; a reload started from inside the page raced the locators below (the old input detached).
+    inner = page.locator("#jp-main-dock-panel iframe[src*='formgrader']").element_handle().content_frame()
+    inner.goto(inner.url, wait_until="load")
     expect(frame.locator("input.score#answer_q1")).to_have_value("3", timeout=120_000)
     expect(frame.locator("textarea#answer_q1-comment")).to_have_value(COMMENT)
     frame.locator("input.score#answer_q1").scroll_into_view_if_needed()
@@ -379,17 +381,17 @@ def test_08_student_fetches_and_reads_feedback(course, student_page):
     expect(body).to_contain_text("成绩概要")
     expect(body).to_contain_text("总分：79 / 100")             # 76 autograded + 3 by hand
     table = tab.locator("table").first
-    expect(table).to_contain_text("0 / 16")                  # dropout_layer lost
-    expect(table).to_contain_text("6 / 6")                   # e.g. MyReLU passed
+    expect(table).to_contain_text("0 / 4")                   # dropout_layer's keep rate lost
+    expect(table).to_contain_text("5 / 5")                   # e.g. MySigmoid passed
     expect(table).to_contain_text("3 / 4")                   # 思考题 1, graded by hand
-    expect(body).to_contain_text("保留的元素应等于 X / (1 - dropout)")  # the failure message
+    expect(body).to_contain_text("保留下来的比例应接近 1 − p = 0.80")  # the failure message
     expect(body).to_contain_text(COMMENT)                    # the TA's comment
     figures = tab.locator("img[src^='data:image/png']")
     assert figures.count() >= 5, f"{figures.count()} figures in the feedback"
     for i in range(figures.count()):
         assert figures.nth(i).evaluate("img => img.complete && img.naturalWidth > 100")
     shot(course, tab, "16-feedback-page-top")
-    tab.get_by_text("保留的元素应等于 X / (1 - dropout)").first.scroll_into_view_if_needed()
+    tab.get_by_text("保留下来的比例应接近 1 − p = 0.80").first.scroll_into_view_if_needed()
     shot(course, tab, "17-feedback-failure-message")
     figures.last.scroll_into_view_if_needed()
     shot(course, tab, "18-feedback-dropout-figure")

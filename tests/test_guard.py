@@ -35,7 +35,7 @@ def test_nothing_changed_nothing_reported(installed):
     (torch, "allclose", "torch.allclose"), (torch, "rand", "torch.rand"), (torch, "manual_seed", "torch.manual_seed"),
     (torch.testing, "assert_close", "torch.testing.assert_close"), (numpy, "allclose", "numpy.allclose"),
     (checks, "assert_close", "coursekit.checks.assert_close"), (builtins, "AssertionError", "builtins.AssertionError"),
-    (builtins, "__import__", None), (torch.Tensor, "__eq__", "torch.Tensor.__eq__"),
+    (builtins, "__import__", "builtins.__import__"), (torch.Tensor, "__eq__", "torch.Tensor.__eq__"),
 ])
 def test_a_replaced_function_is_put_back(installed, owner, name, label):
     original = getattr(owner, name)
@@ -43,14 +43,12 @@ def test_a_replaced_function_is_put_back(installed, owner, name, label):
     setattr(owner, name, lambda *a, **k: True)
     try:
         found = restored()
+        put_back = getattr(owner, name) is original  # read before this test tidies up after a failing guard
     finally:
-        if getattr(owner, name) is not original:  # the guard failed: leave the process as it was
+        if getattr(owner, name) is not original:
             setattr(owner, name, own) if own is not None else delattr(owner, name)
-    assert getattr(owner, name) is original
-    if name == "__import__":
-        assert found == [] or any("__import__" in f for f in found)
-    else:
-        assert label in found
+    assert put_back, f"{label} was not restored"
+    assert label in found
 
 
 def test_an_added_tensor_method_is_removed(installed):
