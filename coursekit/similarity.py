@@ -180,9 +180,6 @@ class Pair:
         return self.score >= threshold or any(
             part.score >= threshold and min(part.matched) >= min_match for part in self.parts.values())
 
-    @property
-    def flagged_parts(self) -> list[str]:
-        return [gid for gid, part in self.parts.items() if part.score > 0]
 
 
 @dataclass
@@ -309,8 +306,9 @@ def text_summary(result: Result) -> str:
              f"answer code, or of one answer cell with >= {s.min_match} characters matched): "
              f"{len(result.students)} compared, {len(result.blank)} blank, {len(result.unreadable)} unreadable, "
              f"{len(result.pairs)} pairs in {result.seconds:.1f} s"]
-    if len(result.students) < 2 and not any(SOLUTION in (p.a, p.b) for p in result.pairs):
-        lines.append("nothing to compare: fewer than two submissions with answers")
+    if len(result.students) < 2:
+        lines.append(f"nothing to compare between students: {len(result.students)} submission(s) with answers"
+                     + (" (compared with the instructor's solution only)" if result.pairs else ""))
     flagged = result.flagged
     lines.append(f"{len(flagged)} flagged pair(s)" + (":" if flagged else ""))
     for pair in flagged:
@@ -381,7 +379,8 @@ def render_html(result: Result) -> str:
                          for st, reason in result.unreadable.items()) or '<tr><td colspan="2">none</td></tr>'
     nothing = ""
     if len(result.students) < 2:
-        nothing = "<p><strong>Nothing to compare:</strong> fewer than two submissions with answers.</p>"
+        nothing = ("<p><strong>Nothing to compare between students:</strong> fewer than two submissions with "
+                   "answers" + (" (compared with the instructor's solution only)" if result.pairs else "") + ".</p>")
     details = []
     for i, pair in enumerate(flagged):
         a, b = result.submissions[pair.a], result.submissions[pair.b]
