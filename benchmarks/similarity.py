@@ -10,11 +10,14 @@ independent student draws one implementation per TODO; some leave a TODO unfinis
 
 Planted copies take a classmate's (or the instructor's) answers and disguise them: renamed
 variables and parameters, reordered classes, methods and guards, other comments and whitespace,
-or all of these; a *partial* copy takes one TODO only (the activations cell or dropout_layer, the
-two answers long enough for a copy to be evidence) and writes the rest independently. A pair is
-*planted* when the two share a copied answer cell; every other pair of independent work is
-negative, including pairs that happened to pick the same implementations (counted, and shown).
-Blank submissions (the notebook as released) are in the class too.
+or all of these; a *partial* copy takes one answer cell only (the activations cell, or
+dropout_layer) and writes the rest independently. A pair is *positive* when the two hand in the
+same author's activations cell (six methods) or two or more of the same author's cells. A shared
+dropout_layer alone is reported on its own line and left out of precision and recall: 5-8 lines,
+most of them the range check, which independent students write nearly the same way (the table
+shows how close they come). Every other pair is independent work, including pairs that happened
+to pick the same implementations (counted and shown). Blank submissions (the notebook as
+released) are in the class too.
 
 The report must reach recall >= 0.9 and precision >= 0.9 at course.toml's threshold, flag no
 blank submission and no independent student against the solution; the exit status is 1 when a

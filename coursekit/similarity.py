@@ -29,7 +29,6 @@ import difflib
 import html
 import io
 import itertools
-import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
