@@ -31,6 +31,7 @@ benchmarks: install
 	$(BIN)/python benchmarks/data_pipeline.py
 	$(BIN)/python benchmarks/experiment_robustness.py
 	$(BIN)/python benchmarks/grade_one.py
+	$(BIN)/python benchmarks/similarity.py
 
 # The lecture notebooks in notebooks/, executed at the cpu profile, as HTML in build/lectures/.
 lectures: install

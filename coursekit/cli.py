@@ -11,6 +11,8 @@
     grades [ASSIGNMENT]   print the grade table from the gradebook
     export [ASSIGNMENT]   grades.csv, one row per student (nbgrader export)
     report [ASSIGNMENT]   the class report: reports/ASSIGNMENT/index.html and a text summary
+    similarity [ASSIGNMENT] which answers look copied: reports/ASSIGNMENT/similarity.html (instructors
+                          only; linked from the class report) and a text summary
     lab [--student DIR]   JupyterLab with nbgrader's extensions for the course (localhost, token)
     demo                  all of the above, in order, for the sample submissions
 
@@ -205,6 +207,22 @@ def cmd_report(config: CourseConfig, args: argparse.Namespace) -> None:
     say(f"class report: {page}")
 
 
+def cmd_similarity(config: CourseConfig, args: argparse.Namespace) -> None:
+    """Compare the answer cells of every submission (coursekit.similarity); instructor's folder only."""
+    from coursekit import similarity
+    name = default_assignment(config, args.assignment)
+    notebook = config.assignment(name).notebook
+    try:
+        result = similarity.compare_class(name, config.directory("release") / name / notebook,
+                                          config.directory("source") / name / notebook,
+                                          config.directory("submitted"), notebook, config.similarity)
+    except similarity.SimilarityError as err:
+        raise CommandError(str(err)) from None
+    page = similarity.write_html(result, similarity.report_path(config.root / "reports", name))
+    print(similarity.text_summary(result))
+    say(f"similarity report: {page} (the class report links it: `python -m coursekit report {name}`)")
+
+
 def cmd_lab(config: CourseConfig, args: argparse.Namespace) -> None:
     from coursekit.labserver import cmd_lab as start_lab
     start_lab(config, args)
@@ -225,6 +243,7 @@ COMMANDS = {
     "grades": (cmd_grades, "print the grade table"),
     "export": (cmd_export, "write grades.csv, one row per student (nbgrader export)"),
     "report": (cmd_report, "write the class report (HTML with figures) and print its summary"),
+    "similarity": (cmd_similarity, "compare the answer cells across submissions (copydetect); instructors only"),
     "lab": (cmd_lab, "start JupyterLab for the course (127.0.0.1, a token; --student DIR for a student's folder)"),
     "demo": (cmd_demo, "setup-data, build, samples, autograde, feedback, grades, report"),
 }

@@ -73,6 +73,11 @@ _SANDBOX = {
     "max_file_mb": (int, "a whole number of megabytes"),
     "tmp_mb": (int, "a whole number of megabytes"),
 }
+_SIMILARITY = {
+    "threshold": ((int, float), "a share of matched code between 0 and 1, e.g. 0.95"),
+    "min_match": (int, "a whole number of characters of normalised code"),
+    "noise": (int, "a whole number of characters of normalised code (copydetect's k-gram length)"),
+}
 _DATA = {
     "root": (str, "a folder path"),
     "mirror": (str, "a folder path, or \"\" for none"),
@@ -203,6 +208,15 @@ class Sandbox:
 
 
 @dataclass(frozen=True)
+class Similarity:
+    """When the similarity report flags a pair (course.toml [similarity]; coursekit.similarity)."""
+
+    threshold: float = 0.95  # share of both answers' fingerprinted code that matched
+    min_match: int = 150     # one answer cell alone flags a pair only with this many characters matched on each side
+    noise: int = 25          # copydetect's noise threshold: the k-gram length, in normalised characters
+
+
+@dataclass(frozen=True)
 class CourseConfig:
     """The whole of course.toml, checked, with paths made absolute."""
 
@@ -223,6 +237,7 @@ class CourseConfig:
     output_limit_kb: int
     dask_scheduler: str
     sandbox: Sandbox
+    similarity: Similarity
     data_root: Path
     data_mirror: Path | None
     default_profile: str
@@ -239,6 +254,21 @@ class CourseConfig:
     def directory(self, kind: str) -> Path:
         """Absolute path of nbgrader's folder `kind` (source, release, submitted, ...)."""
         return self.root / self.directories[kind]
+
+
+def _similarity(table: dict, path: Path) -> Similarity:
+    """The [similarity] table, with its values' ranges checked (their types are checked already)."""
+    threshold = float(table["threshold"])
+    if not 0 < threshold <= 1:
+        raise ConfigError(f"{path}: key 'similarity.threshold' must be a share of matched code in (0, 1], "
+                          f"got {table['threshold']!r}.")
+    if table["min_match"] < 1:
+        raise ConfigError(f"{path}: key 'similarity.min_match' must be at least 1 character, "
+                          f"got {table['min_match']!r}.")
+    if not 5 <= table["noise"] <= 100:
+        raise ConfigError(f"{path}: key 'similarity.noise' must be between 5 and 100 characters, "
+                          f"got {table['noise']!r}.")
+    return Similarity(threshold=threshold, min_match=table["min_match"], noise=table["noise"])
 
 
 def find_config(start: Path | None = None) -> Path:
@@ -271,21 +301,22 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}.") from None
 
-    top = {"course": _COURSE, "assignments": None, "grading": _GRADING, "sandbox": _SANDBOX, "data": _DATA,
-           "profiles": None}
+    top = {"course": _COURSE, "assignments": None, "grading": _GRADING, "sandbox": _SANDBOX,
+           "similarity": _SIMILARITY, "data": _DATA, "profiles": None}
     for key in raw:
         if key not in top:
             raise ConfigError(f"{path}: unknown section '[{key}]'. Allowed: {', '.join(top)}.")
     for key in top:
         if key not in raw:
             raise ConfigError(f"{path}: missing section '[{key}]'.")
-    for key in ("course", "grading", "sandbox", "data"):
+    for key in ("course", "grading", "sandbox", "similarity", "data"):
         if not isinstance(raw[key], dict):
             raise ConfigError(f"{path}: '{key}' must be a table.")
         _check(raw[key], top[key], key + ".", path)
     if raw["grading"]["late_policy"] not in LATE_POLICIES:
         raise ConfigError(f"{path}: key 'grading.late_policy' must be one of {', '.join(LATE_POLICIES)}, "
                           f"got {raw['grading']['late_policy']!r}.")
+    similarity = _similarity(raw["similarity"], path)
 
     assignments_raw = raw["assignments"]
     if not isinstance(assignments_raw, dict) or not assignments_raw:
@@ -345,6 +376,7 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
         output_limit_kb=grading["output_limit_kb"],
         dask_scheduler=grading["dask_scheduler"],
         sandbox=Sandbox(**raw["sandbox"]),
+        similarity=similarity,
         data_root=(root / data["root"]).resolve(),
         data_mirror=mirror,
         default_profile=default_profile,

@@ -180,6 +180,9 @@ def write_report(report: ClassReport, out_dir: Path) -> Path:
         for (gid, message), count in report.failures.most_common(15)) or "<tr><td colspan=3>none</td></tr>"
     ungraded_rows = "".join(f"<tr><td>{esc(s)}</td><td>{esc(r)}</td></tr>" for s, r in report.ungraded.items()) \
         or "<tr><td colspan=2>none</td></tr>"
+    similarity = out_dir / "similarity.html"
+    similarity_link = ('<p><a href="similarity.html">Similarity report</a> (which answers look copied; '
+                       'instructors only)</p>' if similarity.is_file() else "")
     late_rows = "".join(f"<tr><td>{esc(s)}</td><td>{h:.1f} h</td><td>{p:g}</td></tr>"
                         for s, (h, p) in sorted(report.late.items())) or "<tr><td colspan=3>none</td></tr>"
     score_rows = "".join(f"<tr><td>{esc(s)}</td><td>{v:g}</td></tr>" for s, v in sorted(report.scores.items()))
@@ -190,6 +193,7 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}img{{max-width:1
 <h1>Class report: {esc(report.assignment)}</h1>
 <p>{len(report.scores)} graded · {len(report.ungraded)} could not be graded · {len(report.late)} late ·
 {len(report.manual_pending)} with 思考题 still to grade by hand</p>
+{similarity_link}
 <h2>Scores</h2><img src="scores.png" alt="score histogram">
 <table><tr><th>student</th><th>score (of {report.max_score:g})</th></tr>{score_rows}</table>
 <h2>Pass rate per autograded part</h2><img src="pass_rates.png" alt="pass rate per part">

@@ -28,3 +28,13 @@ def test_text_table_summarises_the_class():
     assert "min 0, median 58, max 80" in text
     assert "test_relu" in text and "67%  (2/3)" in text
     assert "could not grade d: NotJSONError: bad file" in text
+
+
+def test_class_page_links_the_similarity_report_only_when_it_exists(tmp_path):
+    from coursekit.report import write_report
+    report = ClassReport("lab2", 100, scores={"a": 80.0}, parts={"test_relu": Part("test_relu", "ReLU", 3, 1, 1)})
+    page = write_report(report, tmp_path / "lab2")
+    assert "similarity.html" not in page.read_text(encoding="utf-8")
+    (tmp_path / "lab2" / "similarity.html").write_text("<html></html>", encoding="utf-8")
+    page = write_report(report, tmp_path / "lab2")
+    assert '<a href="similarity.html">Similarity report</a>' in page.read_text(encoding="utf-8")
