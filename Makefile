@@ -35,7 +35,7 @@ benchmarks: install
 
 # The lecture notebooks in notebooks/, executed at the cpu profile, as HTML in build/lectures/.
 lectures: install
-	$(BIN)/python -m coursekit.lectures html --profile cpu --out build/lectures
+	$(BIN)/python -m coursekit.authoring.lectures html --profile cpu --out build/lectures
 
 clean:
 	rm -rf submitted autograded feedback gradebook.db .exchange

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from coursekit.config import ConfigError, load_config
-from coursekit.nbgrader_settings import nbgrader_settings
+from coursekit.grading.nbgrader_settings import nbgrader_settings
 
 try:
     _course = load_config(Path(__file__).resolve().parent / "course.toml")

@@ -1,7 +1,7 @@
 """How robust are the hidden experiment checks? Pass counts over many seeds.
 
 For each seed, the instructor notebook is replayed at the grading scale (the exact hidden-test
-code the autograder runs, see coursekit.replay) with the reference solution, and with one typical
+code the autograder runs, see coursekit.authoring.replay) with the reference solution, and with one typical
 wrong answer per experiment. A good check passes for the reference on every seed and fails for
 the wrong answer on every seed.
 
@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from coursekit.replay import EXPERIMENT_CELLS, replay
-from coursekit.samples import EXPERIMENT_MISTAKES as WRONG
+from coursekit.authoring.replay import EXPERIMENT_CELLS, replay
+from coursekit.authoring.samples import EXPERIMENT_MISTAKES as WRONG
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source" / "lab2" / "lab2.ipynb"

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 from coursekit.config import load_config
-from coursekit.release import copy_course
-from coursekit.samples import GOLDEN_SAMPLES, write_samples
+from coursekit.authoring.release import copy_course
+from coursekit.authoring.samples import GOLDEN_SAMPLES, write_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASS_SIZE = 8

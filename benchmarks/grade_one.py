@@ -31,14 +31,14 @@ import torch
 from torch import nn
 
 from coursekit.config import load_config
-from coursekit.release import copy_course
+from coursekit.authoring.release import copy_course
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 #: The two ways one submission is autograded: nbgrader's own command (what formgrader's button and
 #: a plain `nbgrader autograde` run), and the course's (`coursekit grade`: the sandbox, nbgrader
-#: started through coursekit.quickstart, the coordinator's checks and journal included).
+#: started through coursekit.grading.quickstart, the coordinator's checks and journal included).
 def commands(python: str) -> dict[str, list[str]]:
     return {
         "nbgrader autograde": [python, "-m", "nbgrader", "autograde", "lab2", "--student", "reference", "--force"],
@@ -148,7 +148,7 @@ def main() -> int:
         for name, median in medians.items():
             print(f"{name} of one submission (median of {args.repeats}): {median:.1f} s")
         return 0 if grade <= 30 else 1
-    from coursekit.data import ensure_mnist
+    from coursekit.lab.data import ensure_mnist
     config = load_config(ROOT / "course.toml")
     root = ensure_mnist(config.data_root, args.mirror.resolve())
     print("one epoch of each original training setup (original DataLoader pipeline)")

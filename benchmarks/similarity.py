@@ -45,7 +45,7 @@ from pathlib import Path
 import nbformat
 
 from coursekit.config import load_config
-from coursekit.similarity import SOLUTION, Result, compare_class
+from coursekit.grading.similarity import SOLUTION, Result, compare_class
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RECALL = 0.9
@@ -313,7 +313,7 @@ def dropout_uniform_where(r):
 
 
 def dropout_no_scaling(r):  # wrong: no 1/(1-p)
-    return "\n".join(_guards(r)[:1] + [f"mask = (torch.rand_like(X) > dropout).to(X.dtype)", "return mask * X"])
+    return "\n".join(_guards(r)[:1] + ["mask = (torch.rand_like(X) > dropout).to(X.dtype)", "return mask * X"])
 
 
 def dropout_in_place(r):  # wrong: modifies X
@@ -725,7 +725,7 @@ def main() -> int:
     notebook = config.assignment("lab2").notebook
     release_nb = nbformat.read(ROOT / "release" / "lab2" / notebook, as_version=4)
     source_nb = nbformat.read(ROOT / "source" / "lab2" / notebook, as_version=4)
-    from coursekit.similarity import code_answer_cells, without_solution_markers
+    from coursekit.grading.similarity import code_answer_cells, without_solution_markers
     released = code_answer_cells(release_nb)
     solution = {gid: without_solution_markers(src) for gid, src in code_answer_cells(source_nb).items()}
     works, planted, blanks = build_class(args.seed, args.students, released, solution, not args.no_habits)

@@ -31,7 +31,7 @@ import pytest
 
 from coursekit.config import load_config
 from coursekit.labserver import lab_launch
-from coursekit.release import copy_course
+from coursekit.authoring.release import copy_course
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -32,7 +32,7 @@ pytest.importorskip("playwright.sync_api", reason="the playwright package is not
 
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from coursekit.samples import Sample, answers, make_submission, replace_once  # noqa: E402
+from coursekit.authoring.samples import Sample, answers, make_submission, replace_once  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TODO = "l2_penalty"  # the TODO the student writes in the browser

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from coursekit.config import (ENV_CONFIG, ENV_MIRROR, ConfigError, CourseConfig, DataError, ProfileError,
                               load_config)
-from coursekit.quickstart import defer_iri_grammars, nbgrader_command
+from coursekit.grading.quickstart import defer_iri_grammars, nbgrader_command
 
 
 class CommandError(Exception):
@@ -63,7 +63,7 @@ def default_assignment(config: CourseConfig, name: str | None) -> str:
 # --- commands --------------------------------------------------------------------------------
 
 def cmd_setup_data(config: CourseConfig, args: argparse.Namespace) -> None:
-    from coursekit.data import ensure_mnist
+    from coursekit.lab.data import ensure_mnist
     where = f"the mirror {config.data_mirror}" if config.data_mirror else "torchvision's download"
     say(f"MNIST into {config.data_root} (from {where}; verified by SHA-256)")
     ensure_mnist(config.data_root, config.data_mirror)
@@ -71,7 +71,7 @@ def cmd_setup_data(config: CourseConfig, args: argparse.Namespace) -> None:
 
 
 def cmd_build(config: CourseConfig, args: argparse.Namespace) -> None:
-    from coursekit.release import build_release
+    from coursekit.authoring.release import build_release
     name = default_assignment(config, args.assignment)
     say(f"release/{name} from source/{name} (nbgrader generate_assignment)")
     build_release(config, name, run_nbgrader)
@@ -79,7 +79,7 @@ def cmd_build(config: CourseConfig, args: argparse.Namespace) -> None:
 
 
 def cmd_samples(config: CourseConfig, args: argparse.Namespace) -> None:
-    from coursekit.samples import DEMO_SAMPLES, write_samples
+    from coursekit.authoring.samples import DEMO_SAMPLES, write_samples
     name = default_assignment(config, args.assignment)
     assignment = config.assignment(name)
     release = config.directory("release") / name / assignment.notebook
@@ -98,15 +98,15 @@ def _timestamp_before(due: dt.datetime) -> str:
 
 
 def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
-    """Grade every collected submission (see coursekit.classgrade)."""
+    """Grade every collected submission (see coursekit.grading.classgrade)."""
     from tqdm import tqdm
 
-    from coursekit import classgrade
-    from coursekit.data import ensure_mnist
-    from coursekit.nbgrader_settings import enable_wal
-    from coursekit.release import assignment_in_gradebook
-    from coursekit.report import record_grading_failures
-    from coursekit.sandbox import SandboxError, bwrap_path
+    from coursekit.grading import classgrade
+    from coursekit.lab.data import ensure_mnist
+    from coursekit.grading.nbgrader_settings import enable_wal
+    from coursekit.authoring.release import assignment_in_gradebook
+    from coursekit.grading.report import record_grading_failures
+    from coursekit.grading.sandbox import SandboxError, bwrap_path
 
     name = default_assignment(config, args.assignment)
     if not assignment_in_gradebook(config, name):
@@ -164,8 +164,8 @@ def cmd_feedback(config: CourseConfig, args: argparse.Namespace) -> None:
     _late_policy(config, name)
     say(f"feedback HTML for '{name}' (nbgrader generate_feedback)")
     run_nbgrader(config, "generate_feedback", name, "--force", quiet=True)
-    from coursekit.feedback import write_failure_feedback
-    from coursekit.report import read_grading_failures
+    from coursekit.grading.feedback import write_failure_feedback
+    from coursekit.grading.report import read_grading_failures
     notebook = config.assignment(name).notebook
     for student, reason in sorted(read_grading_failures(config, name).items()):
         folder = config.directory("feedback") / student / name
@@ -176,7 +176,7 @@ def cmd_feedback(config: CourseConfig, args: argparse.Namespace) -> None:
 
 
 def _late_policy(config: CourseConfig, name: str) -> None:
-    from coursekit.latework import apply_late_policy
+    from coursekit.grading.latework import apply_late_policy
     for student in apply_late_policy(config, name):
         say(f"{student}: late, and course.toml says late work scores 0: hand grades zeroed too")
 
@@ -191,14 +191,14 @@ def cmd_export(config: CourseConfig, args: argparse.Namespace) -> None:
 
 
 def cmd_grades(config: CourseConfig, args: argparse.Namespace) -> None:
-    from coursekit.gradetable import grade_table
+    from coursekit.grading.gradetable import grade_table
     name = default_assignment(config, args.assignment)
     _late_policy(config, name)
     print(grade_table(config, name))
 
 
 def cmd_report(config: CourseConfig, args: argparse.Namespace) -> None:
-    from coursekit.report import collect_report, text_table, write_report
+    from coursekit.grading.report import collect_report, text_table, write_report
     name = default_assignment(config, args.assignment)
     _late_policy(config, name)
     report = collect_report(config, name)
@@ -208,8 +208,8 @@ def cmd_report(config: CourseConfig, args: argparse.Namespace) -> None:
 
 
 def cmd_similarity(config: CourseConfig, args: argparse.Namespace) -> None:
-    """Compare the answer cells of every submission (coursekit.similarity); instructor's folder only."""
-    from coursekit import similarity
+    """Compare the answer cells of every submission (coursekit.grading.similarity); instructor's folder only."""
+    from coursekit.grading import similarity
     name = default_assignment(config, args.assignment)
     notebook = config.assignment(name).notebook
     try:
@@ -277,7 +277,7 @@ def use_this_environment() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    defer_iri_grammars()  # before anything imports nbformat: ≈ 2 s sooner (coursekit.quickstart)
+    defer_iri_grammars()  # before anything imports nbformat: ≈ 2 s sooner (coursekit.grading.quickstart)
     args = parser().parse_args(argv)
     use_this_environment()
     try:
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         if config.data_mirror is not None:
             os.environ[ENV_MIRROR] = str(config.data_mirror)  # nbgrader and kernels see the same file
         if args.command != "setup-data":
-            from coursekit.nbgrader_settings import check_database_driver
+            from coursekit.grading.nbgrader_settings import check_database_driver
             check_database_driver(config)
         COMMANDS[args.command][0](config, args)
     except (ConfigError, CommandError, DataError, ProfileError) as err:

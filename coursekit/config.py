@@ -1,7 +1,7 @@
 """Read and check ``course.toml``, the single configuration of the course.
 
 Everything that reads settings (``nbgrader_config.py``, the ``coursekit`` command, the
-notebooks through :mod:`coursekit.profiles`) goes through :func:`load_config`. A file
+notebooks through :mod:`coursekit.lab.profiles`) goes through :func:`load_config`. A file
 with a syntax error, an unknown key, a missing key or a value of the wrong type raises
 :class:`ConfigError` whose message names the file, the key and what was expected.
 """
@@ -26,7 +26,7 @@ class ConfigError(Exception):
     """course.toml cannot be used; the message says where and why."""
 
 
-# The errors of coursekit.data and coursekit.profiles live here, in a module that does not import
+# The errors of coursekit.lab.data and coursekit.lab.profiles live here, in a module that does not import
 # torch, so that the command line can catch them without paying torch's import for every command.
 class DataError(Exception):
     """MNIST cannot be provided; the message says what is wrong and what to do."""
@@ -209,7 +209,7 @@ class Sandbox:
 
 @dataclass(frozen=True)
 class Similarity:
-    """When the similarity report flags a pair (course.toml [similarity]; coursekit.similarity)."""
+    """When the similarity report flags a pair (course.toml [similarity]; coursekit.grading.similarity)."""
 
     threshold: float = 0.95  # share of both answers' fingerprinted code that matched
     min_match: int = 150     # one answer cell alone flags a pair only with this many characters matched on each side

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from coursekit.samples import Sample, make_submission
-from coursekit.spec import PARTS
+from coursekit.authoring.samples import Sample, make_submission
+from coursekit.lab.spec import PARTS
 
 TESTS = tuple(PARTS)
 DROPOUT = frozenset(gid for gid, part in PARTS.items() if part.todo == "dropout_layer")
@@ -260,7 +260,7 @@ CASES = (
          append("network", FAKE_RESULTS + "\nexperiments.run_gradient_vanishing = lambda *a, **k: _Fake()"),
          base="blank", lost=ALL, reason="重新定义了 check"),
     Case("guard_switched_off", "switches the in-kernel guard off and replaces the checks' judge",
-         append("activations", "import coursekit.guard as g\ng._state = None\nimport coursekit.parts as p\n"
+         append("activations", "import coursekit.lab.guard as g\ng._state = None\nimport coursekit.lab.parts as p\n"
                                "p.judge = lambda measurement: None\np._SEND = False"),
          base="blank", lost=ALL, reason="导入 coursekit"),
     Case("code_swapped", "swaps the code of the judge in place (same function object, new behaviour)",
@@ -333,9 +333,9 @@ CASES = (
     Case("patch_allclose", "replaces torch.allclose (wrong ReLU derivative)",
          _with_relu_bug_and("torch.allclose = lambda *a, **k: True"), lost=ALL, reason="torch.allclose"),
     Case("patch_assert_close", "replaces torch.testing.assert_close and coursekit's assert_close",
-         _with_relu_bug_and("import torch.testing\nimport coursekit.checks\n"
+         _with_relu_bug_and("import torch.testing\nimport coursekit.lab.checks\n"
                             "torch.testing.assert_close = lambda *a, **k: None\n"
-                            "coursekit.checks.assert_close = lambda *a, **k: None"),
+                            "coursekit.lab.checks.assert_close = lambda *a, **k: None"),
          lost=ALL, reason="assert_close"),
     Case("patch_numpy", "replaces numpy.allclose and numpy.testing",
          _with_relu_bug_and("import numpy, numpy.testing\nnumpy.allclose = lambda *a, **k: True\n"
@@ -343,12 +343,12 @@ CASES = (
     Case("patch_assertionerror", "makes AssertionError something no test raises",
          _with_relu_bug_and("import builtins\nbuiltins.AssertionError = type('Nothing', (Exception,), {})"),
          lost=ALL, reason="AssertionError"),
-    Case("patch_import", "replaces __import__ to hand the tests a fake coursekit.checks",
+    Case("patch_import", "replaces __import__ to hand the tests a fake coursekit.lab.checks",
          _with_relu_bug_and(
              "import builtins, types\n_real_import = builtins.__import__\n"
              "_fake = types.SimpleNamespace(explain=None, assert_close=lambda *a, **k: None, fail=lambda m: None)\n"
              "def _import(name, *args, **kwargs):\n"
-             "    return _fake if name == 'coursekit.checks' else _real_import(name, *args, **kwargs)\n"
+             "    return _fake if name == 'coursekit.lab.checks' else _real_import(name, *args, **kwargs)\n"
              "builtins.__import__ = _import"), lost=ALL, reason="__import__"),
     Case("patch_rand", "replaces torch.rand so the dropout mask statistics look right",
          append("dropout_layer", "import torch\n_real_rand = torch.rand\n"

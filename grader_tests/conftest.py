@@ -13,8 +13,8 @@ import nbformat
 import pytest
 
 from coursekit.config import load_config
-from coursekit.release import copy_course
-from coursekit.samples import GOLDEN_SAMPLES, write_samples
+from coursekit.authoring.release import copy_course
+from coursekit.authoring.samples import GOLDEN_SAMPLES, write_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def graded_course(tmp_path_factory) -> Path:
     the sandbox); returns its course.toml.
 
     Students: the demo's samples (reference, blank, partial), the golden single-bug
-    submissions (coursekit.samples.GOLDEN_SAMPLES), `late` (the partial notebook, submitted a
+    submissions (coursekit.authoring.samples.GOLDEN_SAMPLES), `late` (the partial notebook, submitted a
     day after the due date) and `broken` (a file that is not JSON).
     """
     config_path = copy_course(ROOT, tmp_path_factory.mktemp("graded-course"), with_release=False)

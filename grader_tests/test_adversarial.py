@@ -11,8 +11,8 @@ import nbformat
 import pytest
 
 from coursekit.config import load_config
-from coursekit.gradetable import grade_rows
-from coursekit.report import read_grading_failures
+from coursekit.grading.gradetable import grade_rows
+from coursekit.grading.report import read_grading_failures
 from grader_tests.adversarial import CASES, TESTS, case
 from grader_tests.conftest import feedback_text
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.classgrade import read_journal
+from coursekit.grading.classgrade import read_journal
 from coursekit.config import load_config
-from coursekit.gradetable import grade_rows
-from coursekit.nbgrader_settings import open_gradebook
-from coursekit.release import copy_course
-from coursekit.samples import GOLDEN_SAMPLES, write_samples
+from coursekit.grading.gradetable import grade_rows
+from coursekit.grading.nbgrader_settings import open_gradebook
+from coursekit.authoring.release import copy_course
+from coursekit.authoring.samples import GOLDEN_SAMPLES, write_samples
 from grader_tests.conftest import ROOT, coursekit, feedback_text, mirror_path, run_step
 
 STUDENTS = ("blank", "partial", "reference")

@@ -5,7 +5,7 @@ In a scratch copy of the course, one module-scoped fixture plays the term:
 1. ``coursekit setup-data`` and ``coursekit build`` (generate_assignment; registers the due date);
 2. ``nbgrader release_assignment`` into the course's exchange (``.exchange`` of the scratch copy);
 3. three students -- alice, bob, carol -- each in their own home folder run ``nbgrader
-   fetch_assignment``, fill in the fetched notebook (with ``coursekit.samples``: the reference
+   fetch_assignment``, fill in the fetched notebook (with ``coursekit.authoring.samples``: the reference
    answers, the demo's partial work, the activations only) and run ``nbgrader submit``; carol
    submits after the due date (see :func:`move_due_date_to_now`);
 4. ``nbgrader collect``, and ``nbgrader zip_collect`` for dave, whose work arrives as an LMS download;
@@ -39,10 +39,10 @@ import pytest
 from bs4 import BeautifulSoup
 
 from coursekit.config import CourseConfig, load_config
-from coursekit.nbgrader_settings import open_gradebook
-from coursekit.release import copy_course
-from coursekit.samples import DEMO_SAMPLES, Sample, make_submission
-from coursekit.spec import PARTS
+from coursekit.grading.nbgrader_settings import open_gradebook
+from coursekit.authoring.release import copy_course
+from coursekit.authoring.samples import DEMO_SAMPLES, Sample, make_submission
+from coursekit.lab.spec import PARTS
 from grader_tests.conftest import ROOT, mirror_path, run_step
 
 ASSIGNMENT = "lab2"
@@ -448,14 +448,14 @@ def test_hand_grades_on_late_work_are_zeroed_too(flow, tmp_path):
     """late_policy = "zero" means zero, even after the TA grades a late submission's 思考题.
 
     nbgrader computes the penalty once, at autograde time, from the autograded score; marks a TA
-    enters afterwards would count. coursekit.latework.zero_late_work (run by `coursekit feedback`,
+    enters afterwards would count. coursekit.grading.latework.zero_late_work (run by `coursekit feedback`,
     `grades`, `report` and `export`) sets the penalty to the whole score. Works on a copy of the
     gradebook (SQLite's backup API: a consistent copy even in WAL mode), so the other tests see the
     class as the fixture left it.
     """
     from nbgrader.api import Gradebook
 
-    from coursekit.latework import zero_late_work
+    from coursekit.grading.latework import zero_late_work
 
     gradebook_copy = tmp_path / "gradebook.db"
     with contextlib.closing(sqlite3.connect(flow.course.root / "gradebook.db")) as source, \

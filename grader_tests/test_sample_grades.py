@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from coursekit.gradetable import grade_rows
+from coursekit.grading.gradetable import grade_rows
 
 EXPECTED = json.loads((Path(__file__).parent / "files" / "expected_scores.json").read_text(encoding="utf-8"))
 TESTS = list(EXPECTED["full"])

@@ -15,9 +15,9 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
-from coursekit.release import copy_course
-from coursekit.samples import Sample, make_submission
-from coursekit.similarity import SOLUTION
+from coursekit.authoring.release import copy_course
+from coursekit.authoring.samples import Sample, make_submission
+from coursekit.grading.similarity import SOLUTION
 from grader_tests.conftest import run_step
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.data import MNIST_FILES, ensure_mnist
+from coursekit.lab.data import MNIST_FILES, ensure_mnist
 
 
 @pytest.fixture(scope="session")

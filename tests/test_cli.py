@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from coursekit.cli import parser
-from coursekit.release import copy_course
+from coursekit.authoring.release import copy_course
 
 ROOT = Path(__file__).resolve().parents[1]
 

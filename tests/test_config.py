@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from coursekit.config import ConfigError, load_config
-from coursekit.nbgrader_settings import nbgrader_settings
+from coursekit.grading.nbgrader_settings import nbgrader_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_TOML = ROOT / "course.toml"

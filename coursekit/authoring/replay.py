@@ -1,0 +1,103 @@
+"""Replay the instructor notebook in this process, cell by cell, at the grading scale.
+
+Used by ``benchmarks/experiment_robustness.py`` and the tests to ask "does each hidden check
+hold for the reference solution on seed s, and fail for a known wrong answer?" with exactly
+the test code the autograder runs (the source notebook's cells, hidden tests included),
+without starting nbgrader or a kernel. Solution cells run the instructor's answer, optionally
+edited to plant a bug (see :mod:`coursekit.authoring.samples`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from coursekit.lab.profiles import ENV_EXECUTION, environment
+from coursekit.authoring.samples import grade_id, is_solution, solution_text
+
+
+#: experiment check -> the notebook cell that runs its experiment (each experiment runs inside the
+#: graded cell that judges it, so nothing can come between the two)
+EXPERIMENT_CELLS = {gid: gid for gid in
+                    ("test_gradient_vanishing", "test_relu_death", "test_weight_decay", "test_dropout_experiment")}
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """What happened when one cell ran: passed, or the exception type and message; what it printed."""
+
+    grade_id: str
+    passed: bool
+    error: str = ""
+    output: str = ""
+
+
+@contextmanager
+def _grading_environment() -> Iterator[None]:
+    """NBGRADER_EXECUTION=autograde while replaying, restored afterwards (child processes
+    started later must not inherit it); so is torch's thread count, which the setup cell sets
+    to the grading profile's."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        with environment(**{ENV_EXECUTION: "autograde"}):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def replay(source_path: Path, *, seed: int | None = None,
+           edits: Mapping[str, Callable[[str], str]] | None = None,
+           stop_after: str | None = None, skip: frozenset[str] = frozenset()) -> dict[str, CellOutcome]:
+    """Run the code cells of `source_path` in order, as nbgrader would at the grading scale.
+
+    seed: replaces the profile's seed (and reseeds torch's global RNG, as the setup cell does).
+    edits: grade_id -> edit of that solution cell's answer.
+    stop_after: the grade_id of the last cell to run; skip: grade_ids not to run.
+    Returns grade_id -> outcome for every cell that ran (cells without a grade_id are
+    named by their position).
+    """
+    import matplotlib
+    import torch
+
+    matplotlib.use("Agg")  # this process only: figures are drawn and discarded, nothing is shown
+    import matplotlib.pyplot as plt
+
+    edits = dict(edits or {})
+    nb = nbformat.read(source_path, as_version=4)
+    namespace: dict = {"__name__": "__replay__"}
+    outcomes: dict[str, CellOutcome] = {}
+    with _grading_environment():
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            gid = grade_id(cell) or f"cell{index}"
+            if gid in skip:
+                continue
+            source = solution_text(cell.source) if is_solution(cell) else cell.source
+            if gid in edits:
+                source = edits[gid](source)
+            printed = io.StringIO()
+            try:
+                with redirect_stdout(printed):
+                    exec(compile(source, f"<{source_path.name}:{gid}>", "exec"), namespace)  # noqa: S102
+                outcomes[gid] = CellOutcome(gid, True, output=printed.getvalue())
+            except Exception as err:  # a failing cell is an outcome, as in nbgrader's run
+                outcomes[gid] = CellOutcome(gid, False, f"{type(err).__name__}: {err}", printed.getvalue())
+            finally:
+                plt.close("all")
+            if gid == "setup" and seed is not None:
+                session = namespace["session"]
+                namespace["session"] = dataclasses.replace(
+                    session, profile=dataclasses.replace(session.profile, seed=seed))
+                torch.manual_seed(seed)
+            if gid == stop_after:
+                break
+    return outcomes

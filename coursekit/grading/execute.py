@@ -1,0 +1,237 @@
+"""nbgrader's Execute step, hardened for grading a whole class (configured in nbgrader_config.py).
+
+:class:`GuardedExecute` replaces ``nbgrader.preprocessors.Execute`` in ``nbgrader autograde``.
+nbgrader still executes the notebook and scores every cell from its outputs; this class adds:
+
+* **a guard** (:mod:`coursekit.lab.guard`): the kernel records the tests' tools before any student
+  cell, and before each instructor-written cell the grader has them checked and restored. After
+  the first tampering every graded cell fails with a message naming what was changed;
+* **a kernel that dies or hangs** (``os._exit``, the memory limit, an infinite loop that ignores
+  the interrupt) fails the remaining graded cells with the reason, instead of failing the whole
+  submission: cells graded before it keep their points;
+* **an output cap**: printed output beyond ``[grading] output_limit_kb`` per cell is dropped and
+  a note says how much;
+* **the sandbox** (:mod:`coursekit.grading.sandbox`): when ``coursekit grade`` sets it up, the kernel is
+  started inside bubblewrap and reached over Jupyter's IPC transport.
+
+Every reason reaches the student as an error or a note in the graded cell's output, which
+nbgrader's feedback shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
+import nbformat
+from nbformat import NotebookNode
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Integer
+
+from coursekit.grading.cells import error_output, grade_id, is_answer, is_graded_test, is_trusted, note_output
+from coursekit.grading.judge import Judge
+
+#: What the grader evaluates in the kernel before each instructor-written cell.
+GUARD_EXPRESSION = "__import__('coursekit.lab.guard', fromlist=['check_and_restore']).check_and_restore()"
+#: Runs at kernel start, before the first cell of the notebook
+#: (Inline figures first: the notebook turns them on too, and the guard must see that hook as normal.)
+GUARD_STARTUP = ("get_ipython().run_line_magic('matplotlib', 'inline'); import coursekit.lab.guard as _coursekit_guard; "
+                 "_coursekit_guard.install(); del _coursekit_guard; import coursekit.lab.parts as _coursekit_parts; "
+                 "_coursekit_parts.send_measurements(); del _coursekit_parts")
+PROBE_TIMEOUT = 20
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute with the guard, the dead-kernel handling and the output cap."""
+
+    output_limit_kb = Integer(256, help="Printed output kept per cell, in kilobytes.").tag(config=True)
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        startup = f"--IPKernelApp.exec_lines={json.dumps([GUARD_STARTUP])}"
+        if startup not in self.extra_arguments:
+            self.extra_arguments = [*self.extra_arguments, startup]
+        await super().async_start_new_kernel(**kwargs)
+
+    # nbclient binds the synchronous wrapper to the function, not to the method name.
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    # --- the kernel (sandboxed when coursekit grade asks for it) -------------------------
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        spec = os.environ.get("COURSEKIT_SANDBOX")
+        if spec:
+            settings = json.loads(Path(spec).read_text())
+            km.kernel_name = settings["kernel_name"]
+            km.transport = "ipc"
+            km.ip = settings["ipc_prefix"]
+        return km
+
+    # --- one notebook ---------------------------------------------------------------------
+    def preprocess(self, nb, resources=None, km=None):
+        self._stopped: str | None = None      # why the kernel can no longer run cells
+        self._tampered: list[str] | None = None
+        self._output_bytes: dict[int, int] = {}
+        self._judge = Judge()                  # imports torch while the kernel starts
+        self._tampered = self._judge.review(nb.cells) or None
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        if not is_trusted(cell) and not is_answer(cell):
+            cell.outputs = [note_output("评分时不运行你自己添加的单元格（只运行答案单元格和课程的单元格）。")]
+            return cell, resources
+        if self._stopped is not None:
+            cell.outputs = [error_output("NotRun", f"这个单元格没有运行：{self._stopped}")] \
+                if is_graded_test(cell) else []
+            return cell, resources
+        if is_trusted(cell) and not self._tampered:
+            self._check_kernel(cell)
+        if self._tampered:
+            # Nothing after the tampering is run: its results could not be trusted.
+            cell.outputs = [error_output(
+                "TamperingDetected",
+                "提交的代码伸手去改评分程序或 Python 运行环境（" + "；".join(self._tampered[:8])
+                + "），所以自动评分的各项都不得分。请删掉这些代码后重新提交。")] \
+                if is_graded_test(cell) else []
+            return cell, resources
+        cell, resources = self._run(cell, resources, index)
+        if is_graded_test(cell):
+            self._judge.verdict(cell)
+        return cell, resources
+
+    def _run(self, cell, resources, index):
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._stopped = f"内核在第 {index + 1} 个单元格中停止了（{self._death_reason()}）。"
+            cell.outputs.append(error_output("KernelDied", self._stopped))
+            return cell, resources
+        except CellTimeoutError:
+            # The reply came but its output did not (nbgrader raises on the iopub timeout).
+            cell.outputs.append(error_output("OutputTimeout", "这个单元格的输出没有按时到达评分程序。"))
+            if not self._responsive():
+                self._stopped = f"第 {index + 1} 个单元格的输出中断后内核仍无响应（可能是无限循环）。"
+            return cell, resources
+        if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+            cell.outputs.append(note_output(f"这个单元格运行超过 {self.timeout} 秒，已被中断。"))
+            if not self._responsive():
+                self._stopped = (f"第 {index + 1} 个单元格运行超过 {self.timeout} 秒，中断后内核仍无响应"
+                                 f"（可能是无限循环）。")
+        return cell, resources
+
+    def _death_reason(self) -> str:
+        spec = os.environ.get("COURSEKIT_SANDBOX")
+        if spec and Path(spec).is_file():
+            from coursekit.grading.sandbox import memory_limit_hit
+            if memory_limit_hit(Path(spec).parent):
+                return "超出了内存上限，被评分沙箱终止"
+        return "代码调用了 os._exit/sys.exit 之类的退出，或进程崩溃、被系统终止"
+
+    # --- the guard ---------------------------------------------------------------------------
+    async def _async_probe(self, timeout: float) -> dict[str, Any] | None:
+        assert self.kc is not None
+        msg_id = await ensure_async(self.kc.execute("", silent=True, store_history=False,
+                                                    user_expressions={"guard": GUARD_EXPRESSION}))
+        try:
+            reply = await ensure_async(self.kc.get_shell_msg(timeout=timeout))
+            while reply.get("parent_header", {}).get("msg_id") != msg_id:
+                reply = await ensure_async(self.kc.get_shell_msg(timeout=timeout))
+        except Exception:  # queue.Empty on timeout; a dead channel otherwise
+            return None
+        return reply["content"]
+
+    def _responsive(self) -> bool:
+        return run_sync(self._async_probe)(10) is not None
+
+    def _check_kernel(self, cell: NotebookNode) -> None:
+        content = run_sync(self._async_probe)(PROBE_TIMEOUT)
+        if content is None:
+            self._stopped = "内核没有响应评分程序的检查。"
+            return
+        result = content.get("user_expressions", {}).get("guard", {})
+        if content.get("status") != "ok" or result.get("status") != "ok":
+            self._tampered = ["评分程序无法检查内核状态（单元格的执行方式被改变了）"]
+            return
+        import ast
+        try:
+            changed = json.loads(ast.literal_eval(result["data"]["text/plain"]))
+        except (KeyError, ValueError, SyntaxError):
+            changed = ["评分程序的检查返回了无法识别的结果"]
+        if changed:
+            self._tampered = list(changed)
+
+    # --- the output cap --------------------------------------------------------------------
+    def output(self, outs, msg, display_id, cell_index):
+        if msg["msg_type"] == "stream":
+            limit = self.output_limit_kb * 1024
+            used = self._output_bytes.get(cell_index, 0)
+            data = msg["content"].get("text", "").encode("utf-8", "replace")
+            self._output_bytes[cell_index] = used + len(data)
+            if used + len(data) > limit:
+                if used > limit:
+                    return None  # already cut, already noted
+                # Keep what fits (the kernel may have sent earlier prints in the same message).
+                kept = data[:limit - used].decode("utf-8", "ignore")
+                msg = {**msg, "content": {**msg["content"], "text": kept}}
+                out = super().output(outs, msg, display_id, cell_index) if kept else None
+                outs.append(note_output(f"输出超过 {self.output_limit_kb} KB，其余部分没有保留。"))
+                self._output_bytes[cell_index] = limit + 1
+                return out
+        return super().output(outs, msg, display_id, cell_index)
+
+
+class RepairTestCells(NbGraderPreprocessor):
+    """Before nbgrader's OverwriteCells, make the submission's nbgrader cells something it can handle.
+
+    * A cell whose nbgrader metadata names a grade_id the gradebook does not know (a renamed test
+      cell, hand-made metadata) becomes an ordinary cell: nbgrader would drop only the grade_id and
+      then fail the whole submission on the half-empty metadata.
+    * A known cell gets its kind (graded, answer, locked) back from the gradebook: a test cell
+      unlocked or marked as an answer by the student would otherwise fail nbgrader's checksums.
+    * A deleted test cell is put back from the gradebook right after the nearest instructor or
+      answer cell before it that is still there. (nbgrader's own ``add_missing_cells`` looks only
+      at graded and answer cells and fails when the cell before is a locked, ungraded one.)
+
+    OverwriteCells then restores every test cell's source and points from the gradebook.
+    """
+
+    def preprocess(self, nb, resources):
+        from nbgrader.preprocessors import OverwriteCells
+        with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
+            source = gradebook.find_notebook(resources["nbgrader"]["notebook"], resources["nbgrader"]["assignment"])
+            order = [cell.name for cell in source.source_cells]
+            cells = {cell.name: cell for cell in source.source_cells}
+            graded = {cell.name: cell.max_score for cell in source.grade_cells}
+            answers = {cell.name for cell in source.solution_cells}
+        for cell in nb.cells:
+            meta = cell.get("metadata", {})
+            if "nbgrader" not in meta:
+                continue
+            name = meta["nbgrader"].get("grade_id")
+            if name not in cells:
+                self.log.warning("Cell with unknown grade_id %r: graded as an ordinary cell", name)
+                del meta["nbgrader"]
+                continue
+            # What kind of cell it is comes from the gradebook, not from the submission (a test
+            # cell the student unlocked or marked as an answer is a locked test cell again).
+            kind = {"grade": name in graded, "solution": name in answers, "locked": bool(cells[name].locked)}
+            if any(meta["nbgrader"].get(key) != value for key, value in kind.items()):
+                self.log.warning("Cell %s: nbgrader metadata changed in the submission, restored", name)
+                meta["nbgrader"].update(kind)
+        restore = OverwriteCells()
+        for position, name in enumerate(order):
+            present = [grade_id(c) for c in nb.cells]
+            if name not in graded or name in present:
+                continue
+            self.log.warning("Test cell %s was deleted from the submission: put back from the gradebook", name)
+            before = [n for n in order[:position] if n in present]
+            index = present.index(before[-1]) + 1 if before else 0
+            cell = restore.missing_cell_transform(cells[name], graded[name], is_solution=name in answers)
+            nb.cells.insert(index, nbformat.from_dict(cell))  # attribute access all the way down
+        return nb, resources

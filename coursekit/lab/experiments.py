@@ -1,0 +1,287 @@
+"""The four experiments of Lab 2, written once and run with the student's own code.
+
+Each ``run_*`` function takes what the student wrote (the ``Network`` class, ``l2_penalty``,
+a model using ``dropout_layer``) plus the settings of the active run profile, and returns a
+small dataclass of measurements that the notebook plots and the hidden tests check.
+Nothing here implements the exercises.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from coursekit.lab.data import iterate_batches
+from coursekit.lab.training import (
+    History, batches_per_epoch, cycle_batches, flatten, generator, init_parameters,
+    progress, train_classifier,
+)
+
+Tensors = tuple[torch.Tensor, torch.Tensor]
+
+
+# --- 1. gradient vanishing --------------------------------------------------------------
+
+def forward_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+    """The Linear layers of a lab `Network` in forward order: input, hidden..., output.
+
+    Taken from the attributes, not from registration order, so that a class that creates
+    its hidden layers before its input layer is still read in the order data flows.
+    """
+    hidden = [(f"hidden{i + 1}", layer) for i, layer in enumerate(model.layers)]
+    return [("input", model.input_layer), *hidden, ("output", model.output_layer)]
+
+
+def weight_gradient_means(model: nn.Module) -> torch.Tensor:
+    """Mean |gradient| of every weight matrix (biases left out), in forward order."""
+    zero = torch.zeros((), device=model.input_layer.weight.device)
+    return torch.stack([layer.weight.grad.abs().mean() if layer.weight.grad is not None else zero
+                        for _, layer in forward_linears(model)])
+
+
+@dataclass
+class VanishingResult:
+    """Gradient statistics per activation.
+
+    grad_means[act] has shape (steps, layers): the mean |grad| of each weight matrix at
+    every training step; layer 0 is the input layer. batch_acc[act] holds the accuracy on
+    each training batch (before that step's update); train_acc[act] is the running training
+    accuracy of each epoch.
+    """
+
+    layer_names: list[str]
+    grad_means: dict[str, torch.Tensor]
+    train_acc: dict[str, list[float]]
+    batch_acc: dict[str, torch.Tensor]
+
+    def first_layer_mean(self, activation: str) -> float:
+        """Mean |grad| of the input layer's weights, averaged over all steps."""
+        return float(self.grad_means[activation][:, 0].mean())
+
+    def layer_means(self, activation: str) -> list[float]:
+        """Per-layer mean |grad|, averaged over all steps (input layer first)."""
+        return self.grad_means[activation].mean(dim=0).tolist()
+
+
+def run_gradient_vanishing(network_cls: Callable[..., nn.Module], train: Tensors,
+                           settings: dict[str, Any], *, seed: int, device: torch.device,
+                           activations: Sequence[str] = ("relu", "sigmoid", "tanh"), init: str = "he"
+                           ) -> VanishingResult:
+    """Train one deep MLP per activation and record each weight matrix's gradient size.
+
+    Every network starts from the same He initialisation (`init`), the one suited to
+    ReLU: with PyTorch's default initialisation a 6-hidden-layer ReLU network's signal
+    shrinks layer by layer and it barely learns in a short run, which would hide the
+    difference the experiment is about.
+    """
+    X, y = train[0][: settings["num_train"]], train[1][: settings["num_train"]]
+    grad_means: dict[str, torch.Tensor] = {}
+    train_acc: dict[str, list[float]] = {}
+    batch_acc: dict[str, torch.Tensor] = {}
+    layer_names: list[str] = []
+    loss_fn = nn.CrossEntropyLoss()
+    for activation in activations:
+        model = network_cls(784, 10, activation, settings["num_layers"])
+        init_parameters(model, generator(seed), init).to(device)
+        layer_names = [name for name, _ in forward_linears(model)]
+        optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
+        steps, correct, accuracies = [], {}, []
+        num_epochs = settings["num_epochs"]
+        total = num_epochs * batches_per_epoch(len(y), settings["batch_size"])
+        batches = cycle_batches(X, y, settings["batch_size"], num_epochs, generator(seed + 1), device)
+        for epoch, X_batch, y_batch in progress(batches, total=total, desc=f"vanishing/{activation}"):
+            optimizer.zero_grad(set_to_none=True)
+            y_hat = model(flatten(X_batch))
+            loss = loss_fn(y_hat, y_batch)
+            loss.backward()
+            steps.append(weight_gradient_means(model).detach())
+            optimizer.step()
+            hits = (y_hat.argmax(1) == y_batch).sum()
+            correct[epoch] = correct.get(epoch, 0) + hits
+            accuracies.append(hits / len(y_batch))
+        grad_means[activation] = torch.stack(steps).cpu()
+        train_acc[activation] = [float(correct[e]) / len(y) for e in sorted(correct)]
+        batch_acc[activation] = torch.stack(accuracies).float().cpu()
+    return VanishingResult(layer_names, grad_means, train_acc, batch_acc)
+
+
+# --- 2. ReLU death -------------------------------------------------------------------------
+
+@torch.no_grad()
+def hidden_outputs(model: nn.Module, X: torch.Tensor) -> list[torch.Tensor]:
+    """The activations (not the pre-activations) of every hidden layer of a lab `Network`.
+
+    Each layer is fed the previous layer's *activated* output, exactly as in the forward
+    pass: input layer -> activation -> each hidden layer -> activation.
+    """
+    h = model.activation(model.input_layer(X))
+    outputs = [h]
+    for layer in model.layers:
+        h = model.activation(layer(h))
+        outputs.append(h)
+    return outputs
+
+
+def dead_fractions(model: nn.Module, probe: torch.Tensor) -> list[float]:
+    """Per hidden layer, the fraction (0..1) of units that output exactly 0 for every probe example."""
+    return [float((h == 0).all(dim=0).float().mean()) for h in hidden_outputs(model, probe)]
+
+
+@dataclass
+class DeathResult:
+    """Dead-unit fractions through training.
+
+    steps[act] lists the training steps at which the probe was measured (0 = before
+    training); fractions[act][i] holds one fraction in [0, 1] per hidden layer at steps[act][i].
+    final_loss[act] is the last training batch's loss (nan if training diverged).
+    """
+
+    steps: dict[str, list[int]]
+    fractions: dict[str, list[list[float]]]
+    final_loss: dict[str, float]
+    num_layers: int
+
+    def final(self, activation: str) -> list[float]:
+        return self.fractions[activation][-1]
+
+    def final_dead_units(self, activation: str, units_per_layer: int = 100) -> int:
+        return round(sum(f * units_per_layer for f in self.final(activation)))
+
+
+def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, settings: dict[str, Any],
+                   *, seed: int, device: torch.device, activations: Sequence[str] = ("relu", "tanh"),
+                   measurements: int = 16) -> DeathResult:
+    """Train with a large learning rate and watch how many hidden units stop responding."""
+    n = settings["num_train"]
+    X, y = train[0][:n], train[1][:n]
+    probe = flatten(train[0][-settings["num_probe"]:]).to(device)  # fixed, never trained on
+    loss_fn = nn.CrossEntropyLoss()
+    result = DeathResult({}, {}, {}, settings["num_layers"] + 1)
+    for activation in activations:
+        model = network_cls(784, 10, activation, settings["num_layers"])
+        init_parameters(model, generator(seed)).to(device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
+        num_epochs = settings["num_epochs"]
+        total = num_epochs * batches_per_epoch(len(y), settings["batch_size"])
+        every = max(1, total // measurements)
+        steps, fractions = [0], [dead_fractions(model, probe)]
+        loss = torch.tensor(math.nan)
+        batches = cycle_batches(X, y, settings["batch_size"], num_epochs, generator(seed + 1), device)
+        for step, (_, X_batch, y_batch) in enumerate(progress(batches, total=total, desc=f"death/{activation}"), 1):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(flatten(X_batch)), y_batch)
+            loss.backward()
+            optimizer.step()
+            if step % every == 0 or step == total:
+                steps.append(step)
+                fractions.append(dead_fractions(model, probe))
+        result.steps[activation] = steps
+        result.fractions[activation] = fractions
+        result.final_loss[activation] = loss.item()
+    return result
+
+
+# --- 3. weight decay --------------------------------------------------------------------------
+
+@dataclass
+class RegressionData:
+    """The lab's over-parameterised linear regression: y = 0.05 + sum(0.01 x_i) + noise."""
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+    true_w: torch.Tensor
+    true_b: float
+
+
+def synthetic_regression(d: int = 200, n_train: int = 20, n_test: int = 100, noise: float = 0.01,
+                         seed: int = 0) -> RegressionData:
+    """Draw features x ~ N(0, 1) and labels y = 0.05 + 0.01 * sum(x) + N(0, noise^2)."""
+    gen = generator(seed)
+    true_w, true_b = torch.full((d, 1), 0.01), 0.05
+    X = torch.randn(n_train + n_test, d, generator=gen)
+    y = X @ true_w + true_b + noise * torch.randn(n_train + n_test, 1, generator=gen)
+    return RegressionData(X[:n_train], y[:n_train], X[n_train:], y[n_train:], true_w, true_b)
+
+
+@dataclass
+class RegressionRun:
+    """Loss curves (one value per epoch) and the final weight norm of one regression run."""
+
+    label: str
+    train_loss: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    weight_norm: float = math.nan
+
+    @property
+    def gap(self) -> float:
+        """Final test loss minus final train loss."""
+        return self.test_loss[-1] - self.train_loss[-1]
+
+
+def train_regression(data: RegressionData, settings: dict[str, Any], *, lambd: float, seed: int,
+                     penalty: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                     label: str = "") -> RegressionRun:
+    """Fit a linear model with SGD on the squared loss.
+
+    With `penalty` (the student's ``l2_penalty``), the loss is
+    ``mse + lambd * penalty(w)`` (the from-scratch version). Without it, the optimizer's
+    ``weight_decay=lambd`` is applied to the weight only, never the bias (the concise
+    version). Both are the same update rule.
+    """
+    d = data.X_train.shape[1]
+    net = init_parameters(nn.Linear(d, 1), generator(seed))
+    mse = nn.MSELoss()
+    if penalty is None:
+        optimizer = torch.optim.SGD([
+            {"params": [net.weight], "weight_decay": lambd},
+            {"params": [net.bias]},
+        ], lr=settings["lr"])
+    else:
+        optimizer = torch.optim.SGD(net.parameters(), lr=settings["lr"])
+    gen = generator(seed + 1)
+    run = RegressionRun(label or (f"λ={lambd:g}"))
+    for _ in range(settings["num_epochs"]):
+        for X_batch, y_batch in iterate_batches(data.X_train, data.y_train, settings["batch_size"], generator=gen):
+            optimizer.zero_grad(set_to_none=True)
+            loss = mse(net(X_batch), y_batch)
+            if penalty is not None:
+                loss = loss + lambd * penalty(net.weight)
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            run.train_loss.append(float(mse(net(data.X_train), data.y_train)))
+            run.test_loss.append(float(mse(net(data.X_test), data.y_test)))
+    run.weight_norm = float(net.weight.detach().norm())
+    return run
+
+
+# --- 4. dropout -------------------------------------------------------------------------------
+
+def run_dropout(make_model: Callable[[float], nn.Module], train: Tensors, test: Tensors,
+                settings: dict[str, Any], *, seed: int, device: torch.device,
+                rates: Sequence[float] | None = None) -> dict[float, History]:
+    """Train the same CNN once per dropout rate (default: 0 and the profile's p).
+
+    `make_model(p)` builds the model (the notebook's CNN using the student's
+    ``dropout_layer``, or the concise ``nn.Dropout`` version). Every run starts from the
+    same initial weights and sees the batches in the same order. The profile's
+    `num_evals` (0 = every epoch) says how many epochs are evaluated.
+    """
+    rates = tuple(rates) if rates is not None else (0.0, settings["p"])
+    X_train, y_train = train[0][: settings["num_train"]], train[1][: settings["num_train"]]
+    X_test, y_test = test[0][: settings["num_test"]], test[1][: settings["num_test"]]
+    histories = {}
+    for p in rates:
+        model = init_parameters(make_model(p), generator(seed)).to(device)
+        histories[p] = train_classifier(
+            model, (X_train, y_train), (X_test, y_test), num_epochs=settings["num_epochs"],
+            lr=settings["lr"], batch_size=settings["batch_size"], seed=seed + 1,
+            num_evals=settings["num_evals"], desc=f"dropout p={p:g}")
+    return histories

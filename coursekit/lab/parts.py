@@ -1,0 +1,557 @@
+"""The autograded parts of Lab 2: what each one feeds the student's code, and how it is judged.
+
+A graded cell of the notebook is one call, ``check("test_relu", MyReLU)``. A part has three pieces:
+
+* **cases** (:func:`cases`): the inputs, made from fixed seeds, so the kernel and the grader make
+  the same ones independently; ``visible`` holds one case of every kind the part grades, ``hidden``
+  adds more inputs, never another criterion;
+* **measure** (``_measure_*``, runs in the student's kernel): calls the student's code on the
+  cases and records only what came back: tensors, exception names, the PyTorch functions that
+  were called. It decides nothing;
+* **judge** (``_judge_*``): compares the measurement with references it computes itself from its
+  own copy of the cases, applies the thresholds and writes the message.
+
+While the student works, :func:`check` measures and judges in the notebook (the visible checks).
+While nbgrader autogrades, the kernel only measures and sends the measurement out as display data
+(:data:`MIME`); the grader (``coursekit.grading.execute``) judges it in its own process, where no student
+code runs, and writes the verdict into the graded cell. Nothing in the kernel can pass a part.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from coursekit.lab.checks import CheckFailed, TOLERANCES, forbidden_globals, record_builtin_calls, short
+from coursekit.lab.spec import (KEEP_RATE_TOLERANCE, MIN_DEAD_RELU_UNITS, PARTS, VANISHING_RATIO, WEIGHT_NORM_SHRINK,
+                            Part)
+
+#: The display-data type that carries a measurement from the kernel to the grader.
+MIME = "application/vnd.coursekit.measurement+json"
+
+ACTIVATION_REFERENCE = {"MyReLU": torch.relu, "MySigmoid": torch.sigmoid, "MyTanh": torch.tanh}
+HINTS = {
+    ("MyReLU", "value"): "ReLU(x) = max(0, x)：负数变 0，正数不变。",
+    ("MyReLU", "derivative"): "x > 0 处导数为 1，x ≤ 0 处为 0（x = 0 处按 PyTorch 的约定取 0）。",
+    ("MySigmoid", "value"): "σ(x) = 1/(1+e^(-x))；x < 0 时改写成 e^x/(1+e^x)，指数就不会溢出。注意 torch.where 两个分支都会计算。",
+    ("MySigmoid", "derivative"): "σ'(x) = σ(x)·(1 − σ(x))，可以调用 self(x)。",
+    ("MyTanh", "value"): "稳定写法：tanh(x) = sign(x)·(1 − e^(−2|x|)) / (1 + e^(−2|x|))。",
+    ("MyTanh", "derivative"): "tanh'(x) = 1 − tanh(x)²，可以调用 self(x)。",
+}
+
+
+# --- cases: made the same way in the kernel and in the grader ----------------------------------
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _activation_inputs(cases: str) -> list[torch.Tensor]:
+    """Visible: ±1e3 and ordinary values in float32, a float64 vector, 0-d and empty. Hidden adds random shapes."""
+    edge = [-1e3, -300.0, -60.0, -20.0, -2.0, -0.5, -1e-4, 0.0, 1e-4, 0.5, 2.0, 20.0, 60.0, 300.0, 1e3]
+    inputs = [torch.tensor(edge), torch.tensor([-5.0, -1.0, 0.0, 0.25, 1.0, 5.0], dtype=torch.float64),
+              torch.tensor(0.7), torch.empty(0)]
+    if cases == "hidden":
+        gen = _gen(20261123)
+        for dtype in (torch.float32, torch.float64):
+            inputs += [torch.tensor(-3.0, dtype=dtype), torch.empty(3, 0, dtype=dtype),
+                       torch.randn(7, generator=gen, dtype=dtype), torch.randn(4, 5, generator=gen, dtype=dtype) * 5,
+                       torch.randn(2, 3, 4, generator=gen, dtype=dtype) * 30, torch.tensor(edge, dtype=dtype)]
+    return inputs
+
+
+def _network_cases(cases: str) -> list[tuple[str, int]]:
+    combos = [("relu", 2), ("sigmoid", 1), ("tanh", 0)]
+    return combos if cases == "visible" else combos + [("relu", 0), ("relu", 3), ("sigmoid", 3), ("tanh", 1), ("tanh", 3)]
+
+
+def _network_parameters(num_layers: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(weight, bias) of every Linear in forward order for Network(12, 3, _, num_layers)."""
+    gen = _gen(seed)
+    shapes = [(100, 12), *[(100, 100)] * num_layers, (3, 100)]
+    return [(torch.randn(shape, generator=gen) / math.sqrt(shape[1]), torch.randn(shape[0], generator=gen) * 0.1)
+            for shape in shapes]
+
+
+def _network_input(seed: int) -> torch.Tensor:
+    return torch.randn(5, 12, generator=_gen(seed + 1))
+
+
+def _l2_inputs(cases: str) -> list[torch.Tensor]:
+    inputs = [torch.tensor([1.0, -2.0, 3.0]), torch.tensor([[0.5], [-1.5]], dtype=torch.float64), torch.tensor(2.0)]
+    if cases == "hidden":
+        gen = _gen(11)
+        for shape, dtype in [((200, 1), torch.float32), ((1, 200), torch.float64), ((3, 4, 5), torch.float32),
+                             ((7,), torch.float64), ((0,), torch.float32), ((), torch.float64)]:
+            inputs.append(torch.randn(shape, generator=gen, dtype=dtype) * 3)
+    return inputs
+
+
+def _dropout_input(shape: tuple[int, ...], dtype: torch.dtype, seed: int) -> torch.Tensor:
+    """Values in [1, 2): an output element is 0 exactly when it was dropped."""
+    return torch.rand(shape, generator=_gen(seed), dtype=dtype) + 1.0
+
+
+def _dropout_statistical_cases(cases: str) -> list[tuple[float, tuple[int, ...], torch.dtype]]:
+    visible = [(0.5, (128, 256), torch.float32)]
+    return visible if cases == "visible" else visible + [(0.2, (128, 256), torch.float32),
+                                                         (0.7, (128, 256), torch.float32),
+                                                         (0.5, (8, 32, 32), torch.float64)]
+
+
+def cases(grade_id: str, which: str) -> list[Any]:
+    """The inputs of one part's case set (``visible`` or ``hidden``), made from fixed seeds."""
+    kind = PARTS[grade_id].kind
+    if kind in ("value", "derivative"):
+        return _activation_inputs(which)
+    if kind == "forward":
+        return [(name, layers, 100 * i + layers) for i, (name, layers) in enumerate(_network_cases(which))]
+    if kind == "l2":
+        return _l2_inputs(which)
+    if kind in ("keep_rate", "scaling"):
+        return [(p, _dropout_input(shape, dtype, 1000 * i + 7)) for i, (p, shape, dtype)
+                in enumerate(_dropout_statistical_cases(which))]
+    if kind == "contract":
+        shapes = [((4, 6), torch.float64)] if which == "visible" else [((4, 6), torch.float64), ((3, 5, 7), torch.float32),
+                                                                      ((9,), torch.float64)]
+        return [(0.5, _dropout_input(shape, dtype, 50 + i)) for i, (shape, dtype) in enumerate(shapes)]
+    if kind == "fresh_masks":
+        return [_dropout_input((128, 256), torch.float32, 77)]
+    if kind == "edges":
+        return [_dropout_input((3, 5), torch.float64, 5), torch.tensor(2.0)]
+    return []
+
+
+# --- measuring: in the student's kernel ---------------------------------------------------------
+
+def _call(fn: Callable[[], Any]) -> Any:
+    """What the student's code returned: a plain tensor, else a description of what came back."""
+    try:
+        out = fn()
+    except NotImplementedError:
+        return {"error": "NotImplementedError"}
+    except Exception as err:  # student code can raise anything: it is recorded, never re-raised
+        return {"error": f"{type(err).__name__}: {err}"[:300]}
+    if type(out) is not torch.Tensor and type(out) is not torch.nn.Parameter:
+        return {"type": type(out).__name__, "text": short(out)[:200]}
+    return out.detach().to("cpu").clone()
+
+
+def _measure_activation(cls: type, grade_id: str, which: str) -> dict[str, Any]:
+    derivative = PARTS[grade_id].kind == "derivative"
+    outputs, after = [], []
+    with record_builtin_calls() as calls:
+        for x in cases(grade_id, which):
+            copy = x.clone()
+            outputs.append(_call(lambda: cls().derivative(copy) if derivative else cls()(copy)))
+            after.append(copy)
+    return {"outputs": outputs, "inputs_after": after,
+            "builtin_calls": sorted(set(calls) | set(forbidden_globals(cls)))}
+
+
+def _measure_forward(network_cls: type, grade_id: str, which: str) -> dict[str, Any]:
+    outputs = []
+    for name, layers, seed in cases(grade_id, which):
+        def run(name=name, layers=layers, seed=seed):
+            net = network_cls(12, 3, name, num_layers=layers)
+            linears = [net.input_layer, *net.layers, net.output_layer]
+            with torch.no_grad():
+                for linear, (weight, bias) in zip(linears, _network_parameters(layers, seed), strict=True):
+                    linear.weight.copy_(weight)
+                    linear.bias.copy_(bias)
+            net.activation = ACTIVATION_FUNCTIONS[name]  # only the structure of forward is graded here
+            return net(_network_input(seed))
+        outputs.append(_call(run))
+    return {"outputs": outputs}
+
+
+ACTIVATION_FUNCTIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+
+
+def _measure_backward(network_cls: type, grade_id: str, which: str) -> dict[str, Any]:
+    def gradient():
+        net = network_cls(12, 3, "tanh", num_layers=2)
+        net.activation = torch.tanh
+        net(_network_input(3)).sum().backward()
+        grad = net.input_layer.weight.grad
+        return torch.zeros(0) if grad is None else grad
+    try:
+        network_cls(12, 3, "softmax", num_layers=1)
+        unknown = "no error"
+    except Exception as err:  # the constructor must raise ValueError; anything else is reported
+        unknown = type(err).__name__
+    return {"input_grad": _call(gradient), "unknown_activation": unknown}
+
+
+def _measure_l2(fn: Callable, grade_id: str, which: str) -> dict[str, Any]:
+    values, grads, after = [], [], []
+    for w in cases(grade_id, which):
+        copy = w.clone()
+        values.append(_call(lambda: fn(copy)))
+        after.append(copy)
+        w_req = w.clone().requires_grad_(True)
+
+        def grad(w_req=w_req):
+            fn(w_req).backward()
+            return w_req.grad if w_req.grad is not None else torch.zeros(0)
+        grads.append(_call(grad))
+    return {"values": values, "grads": grads, "inputs_after": after}
+
+
+def _measure_dropout(fn: Callable, grade_id: str, which: str) -> dict[str, Any]:
+    kind = PARTS[grade_id].kind
+    with record_builtin_calls(DROPOUT_TARGETS) as calls:
+        if kind in ("keep_rate", "scaling", "contract"):
+            result: dict[str, Any] = {"outputs": [], "inputs_after": []}
+            for p, X in cases(grade_id, which):
+                copy = X.clone()
+                result["outputs"].append(_call(lambda: fn(copy, p)))
+                result["inputs_after"].append(copy)
+        elif kind == "fresh_masks":
+            X = cases(grade_id, which)[0]
+            result = {"outputs": [_call(lambda: fn(X.clone(), 0.5)) for _ in range(2)]}
+        else:  # edges
+            X, scalar = cases(grade_id, which)
+            errors = {}
+            for bad in (-0.1, 1.5):
+                try:
+                    fn(X.clone(), bad)
+                    errors[str(bad)] = "no error"
+                except Exception as err:  # the task asks for ValueError; anything else is reported
+                    errors[str(bad)] = type(err).__name__
+            result = {"p0": _call(lambda: fn(X.clone(), 0.0)), "p1": _call(lambda: fn(X.clone(), 1.0)),
+                      "scalar": _call(lambda: fn(scalar.clone(), 0.5)), "errors": errors}
+    result["builtin_calls"] = sorted(set(calls) | set(forbidden_globals(fn, "dropout")))
+    return result
+
+
+DROPOUT_TARGETS = "dropout"
+
+
+def _measure_experiment(result: Any, grade_id: str, which: str) -> dict[str, Any]:
+    kind = PARTS[grade_id].kind
+    if kind == "vanishing":
+        return {"first_layer": {act: result.first_layer_mean(act) for act in ("relu", "sigmoid", "tanh")},
+                "hidden_layers": len(result.layer_names) - 2}
+    if kind == "death":
+        return {"dead_units": {act: result.final_dead_units(act) for act in result.fractions}}
+    if kind == "weight_decay":
+        runs = list(result.values())
+        return {"weight_norms": [run.weight_norm for run in runs], "gaps": [run.gap for run in runs],
+                "lambdas": [float(k) for k in result]}
+    if kind == "dropout_experiment":
+        return {"gaps": [history.loss_gap() for history in result.values()], "rates": [float(k) for k in result]}
+    raise ValueError(kind)
+
+
+MEASURES = {"value": _measure_activation, "derivative": _measure_activation, "forward": _measure_forward,
+            "backward": _measure_backward, "l2": _measure_l2, "keep_rate": _measure_dropout,
+            "scaling": _measure_dropout, "edges": _measure_dropout, "fresh_masks": _measure_dropout,
+            "contract": _measure_dropout, "vanishing": _measure_experiment, "death": _measure_experiment,
+            "weight_decay": _measure_experiment, "dropout_experiment": _measure_experiment}
+
+
+def measure(grade_id: str, subject: Any, which: str = "visible") -> dict[str, Any]:
+    """Run the student's code (or read an experiment's result) on one case set; decide nothing."""
+    part = PARTS[grade_id]
+    return {"grade_id": grade_id, "cases": which, "data": MEASURES[part.kind](subject, grade_id, which)}
+
+
+# --- the wire: measurement <-> display data ---------------------------------------------------
+
+def encode(measurement: dict[str, Any]) -> dict[str, str]:
+    buffer = io.BytesIO()
+    torch.save(measurement["data"], buffer)
+    return {"grade_id": measurement["grade_id"], "cases": measurement["cases"],
+            "data": base64.b64encode(buffer.getvalue()).decode("ascii")}
+
+
+def decode(payload: Any) -> dict[str, Any]:
+    """A measurement from display data; ValueError when it is not one (only tensors and plain data load)."""
+    if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("grade_id", "cases", "data")):
+        raise ValueError("not a measurement")
+    if payload["grade_id"] not in PARTS or payload["cases"] not in ("visible", "hidden"):
+        raise ValueError(f"unknown part {payload['grade_id']!r}/{payload['cases']!r}")
+    try:
+        data = torch.load(io.BytesIO(base64.b64decode(payload["data"], validate=True)), weights_only=True)
+    except Exception as err:  # anything that is not plain tensors and containers
+        raise ValueError(f"measurement cannot be read: {type(err).__name__}") from None
+    return {"grade_id": payload["grade_id"], "cases": payload["cases"], "data": data}
+
+
+# --- judging ------------------------------------------------------------------------------------
+
+def _fail(message: str) -> None:
+    raise CheckFailed(message)
+
+
+def _describe_bad(what: str, got: Any, inputs: str) -> str | None:
+    if isinstance(got, dict) and "error" in got:
+        if got["error"] == "NotImplementedError":
+            return f"{what} 还没有实现：把 raise NotImplementedError() 换成你的代码。"
+        return f"调用 {what} 时出错（输入 {inputs}）：{got['error']}"
+    if not isinstance(got, torch.Tensor):
+        kind = got.get("type", "?") if isinstance(got, dict) else type(got).__name__
+        return f"{what} 应该返回一个 torch.Tensor，但对输入 {inputs} 返回了 {kind}。提示：检查函数是否有 return 语句。"
+    return None
+
+
+def _compare(what: str, got: Any, expected: torch.Tensor, x: torch.Tensor, hint: str = "") -> None:
+    """`got` must be a tensor like `expected` (shape, dtype) and equal to it within the dtype's tolerance."""
+    inputs = short(x)
+    bad = _describe_bad(what, got, inputs)
+    if bad:
+        _fail(bad)
+    if tuple(got.shape) != tuple(expected.shape):
+        _fail(f"{what} 输出的形状不对：输入 {inputs}，期望形状 {tuple(expected.shape)}，得到 {tuple(got.shape)}。")
+    if got.dtype != expected.dtype:
+        _fail(f"{what} 改变了 dtype：输入 {inputs}，期望 {expected.dtype}，得到 {got.dtype}。"
+              f"提示：用 torch.zeros_like(x) 或 .to(x.dtype)，不要让 Python 常数产生默认的 float32。")
+    rtol, atol = TOLERANCES.get(expected.dtype, (1e-5, 1e-6))
+    expected = expected.detach().cpu()
+    x_flat = x.detach().cpu().reshape(-1) if x.numel() == expected.numel() else None
+    bad_finite = torch.isfinite(expected) & ~torch.isfinite(got)
+    where = (lambda i: f"在 x = {x_flat[i].item():.6g} 处" if x_flat is not None else f"在第 {i} 个元素处")
+    if bad_finite.any():
+        i = int(bad_finite.reshape(-1).nonzero()[0])
+        _fail(f"{what} {where(i)}得到 {got.reshape(-1)[i].item()}，而正确值是有限数 {expected.reshape(-1)[i].item():.6g}"
+              f"（输入 {inputs}）。提示：exp 对很大的正数会溢出成 inf，inf/inf 得到 nan；改写成只对非正数求 exp 的数值稳定形式。"
+              + (f" {hint}" if hint else ""))
+    if not torch.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True):
+        diff = (got - expected).abs().nan_to_num(nan=float("inf")).reshape(-1)
+        i = int(diff.argmax())
+        _fail(f"{what} 的结果不对：{where(i)}期望 {expected.reshape(-1)[i].item():.8g}，得到 {got.reshape(-1)[i].item():.8g}"
+              f"（输入 {inputs}；容差 rtol={rtol:g}, atol={atol:g}）。" + (f"提示：{hint}" if hint else ""))
+
+
+def _unchanged(what: str, before: torch.Tensor, after: Any) -> None:
+    if not isinstance(after, torch.Tensor) or not torch.equal(before, after):
+        _fail(f"{what} 修改了传入的张量（原地操作）。调用前 {short(before)}，调用后 {short(after)}。"
+              f"提示：不要写 x[...] = ... 或 x.mul_() 这类原地操作，应返回一个新张量。")
+
+
+def _no_builtin(what: str, calls: list[str], allowed: str) -> None:
+    if calls:
+        _fail(f"{what} 调用了 PyTorch 现成的实现（{', '.join(calls)}）。{allowed}所以这一部分不得分。")
+
+
+def _reference_derivative(fn: Callable, x: torch.Tensor) -> torch.Tensor:
+    x_req = x.detach().clone().requires_grad_(True)
+    fn(x_req).sum().backward()
+    return x_req.grad.detach()
+
+
+def _judge_activation(part: Part, data: dict[str, Any], which: str) -> None:
+    name, derivative = part.definition, part.kind == "derivative"
+    reference = ACTIVATION_REFERENCE[name]
+    what = f"{name}().derivative(x)" if derivative else f"{name}()(x)"
+    _no_builtin(name, data["builtin_calls"], "本练习要求只用基本张量运算（如 torch.exp、torch.where、torch.clamp、比较运算）自己实现，")
+    for x, got, after in zip(cases(part.grade_id, which), data["outputs"], data["inputs_after"], strict=True):
+        expected = _reference_derivative(reference, x) if derivative else reference(x)
+        _compare(what, got, expected, x, HINTS[(name, part.kind)])
+        _unchanged(f"{name}.{'derivative' if derivative else '__call__'}", x, after)
+
+
+def _reference_forward(layers: int, seed: int, name: str) -> torch.Tensor:
+    params = _network_parameters(layers, seed)
+    act = ACTIVATION_FUNCTIONS[name]
+    h = _network_input(seed)
+    for weight, bias in params[:-1]:
+        h = act(h @ weight.T + bias)
+    weight, bias = params[-1]
+    return h @ weight.T + bias
+
+
+def _judge_forward(part: Part, data: dict[str, Any], which: str) -> None:
+    for (name, layers, seed), got in zip(cases(part.grade_id, which), data["outputs"], strict=True):
+        _compare(f"Network(12, 3, '{name}', num_layers={layers}).forward(X)", got,
+                 _reference_forward(layers, seed, name), _network_input(seed),
+                 "顺序应为：输入层 → 激活 → 每个隐藏层后接激活 → 输出层（输出层后不接激活）。")
+
+
+def _judge_backward(part: Part, data: dict[str, Any], which: str) -> None:
+    grad = data["input_grad"]
+    bad = _describe_bad("Network(12, 3, 'tanh', num_layers=2) 的前向和反向传播", grad, "形状 (5, 12) 的 X")
+    if bad:
+        _fail(bad)
+    if grad.numel() == 0 or not torch.isfinite(grad).all() or not grad.abs().sum() > 0:
+        _fail("Network.forward 的输出不能反向传播到输入层（输入层权重没有得到梯度）："
+              "不要用 .detach()、.numpy()、torch.no_grad() 或 .data 切断计算图。")
+    if data["unknown_activation"] != "ValueError":
+        _fail(f"Network(..., activation_name='softmax') 应该抛出 ValueError，实际：{data['unknown_activation']}。"
+              f"不要删掉构造函数里的检查。")
+
+
+def _judge_l2(part: Part, data: dict[str, Any], which: str) -> None:
+    for w, value, grad, after in zip(cases(part.grade_id, which), data["values"], data["grads"], data["inputs_after"],
+                                     strict=True):
+        _compare("l2_penalty(w)", value, (w ** 2).sum() / 2, w,
+                 "L2 惩罚是所有元素平方和的一半，返回一个 0 维张量：torch.sum(w ** 2) / 2。")
+        _unchanged("l2_penalty", w, after)
+        _compare("l2_penalty 对 w 的梯度", grad, w, w, "½·Σw² 对 w 的梯度就是 w 本身；如果得到 2w，说明少了 1/2。")
+
+
+def _dropout_output(what: str, got: Any, X: torch.Tensor) -> torch.Tensor:
+    bad = _describe_bad(what, got, short(X))
+    if bad:
+        _fail(bad)
+    if tuple(got.shape) != tuple(X.shape) or got.dtype != X.dtype:
+        _fail(f"{what} 应返回与 X 形状、dtype 都相同的张量：期望 {tuple(X.shape)}、{X.dtype}，"
+              f"得到 {tuple(got.shape)}、{got.dtype}。")
+    return got
+
+
+def _judge_dropout(part: Part, data: dict[str, Any], which: str) -> None:
+    _no_builtin("dropout_layer", data["builtin_calls"], "本练习要求用 torch.rand 等随机数自己生成掩码，")
+    if part.kind in ("keep_rate", "scaling", "contract"):
+        for (p, X), got, after in zip(cases(part.grade_id, which), data["outputs"], data["inputs_after"], strict=True):
+            what = f"dropout_layer(X, {p})（X 形状 {tuple(X.shape)}、{str(X.dtype).removeprefix('torch.')}）"
+            if part.kind == "contract":
+                _dropout_output(what, got, X)
+                _unchanged("dropout_layer", X, after)
+                continue
+            out = _dropout_output(what, got, X)
+            kept = out != 0
+            if part.kind == "keep_rate":
+                fraction = kept.double().mean().item()
+                tolerance = KEEP_RATE_TOLERANCE[tuple(X.shape)]
+                if abs(fraction - (1 - p)) >= tolerance:
+                    _fail(f"{what}：保留下来的比例应接近 1 − p = {1 - p:.2f}（容差 {tolerance}），实际为 {fraction:.4f}。"
+                          f"提示：每个元素独立地以 1 − dropout 的概率保留，例如掩码 torch.rand(X.shape, device=X.device) > dropout。")
+            else:
+                _compare(f"{what} 中保留下来的元素", out[kept], X[kept] / (1 - p), X[kept],
+                         "保留的元素应等于 X / (1 - dropout)：忘记除以 (1 - dropout) 时期望值会变小。")
+    elif part.kind == "fresh_masks":
+        X = cases(part.grade_id, which)[0]
+        first, second = (_dropout_output("dropout_layer(X, 0.5)", got, X) != 0 for got in data["outputs"])
+        if torch.equal(first, second):
+            _fail("两次调用 dropout_layer 得到了完全相同的掩码：每次调用都应重新生成随机掩码（不要固定随机种子或复用掩码）。")
+        if (first == first[0]).all():
+            _fail("dropout_layer 的掩码在每一行都相同：掩码要与 X 形状相同，每个元素独立抽样，而不是只对一行抽样再广播。")
+    else:
+        X, scalar = cases(part.grade_id, which)
+        p0 = _dropout_output("dropout_layer(X, 0.0)", data["p0"], X)
+        if not torch.equal(p0, X):
+            _fail(f"dropout_layer(X, 0.0) 应原样返回 X，得到 {short(p0)}。")
+        p1 = _dropout_output("dropout_layer(X, 1.0)", data["p1"], X)
+        if not torch.equal(p1, torch.zeros_like(X)):
+            _fail(f"dropout_layer(X, 1.0) 应返回全 0 张量，得到 {short(p1)}。")
+        got = _dropout_output("dropout_layer(tensor(2.), 0.5)", data["scalar"], scalar)
+        if got.item() not in (0.0, 4.0):
+            _fail(f"dropout_layer(tensor(2.), 0.5) 应返回 0 维张量 0 或 4，得到 {short(got)}。")
+        for bad, raised in data["errors"].items():
+            if raised != "ValueError":
+                _fail(f"dropout_layer(X, {bad}) 应抛出 ValueError（dropout 必须在 [0, 1] 内），实际：{raised}。")
+
+
+def _finite(name: str, values: list[float]) -> None:
+    if not all(isinstance(v, float) and math.isfinite(v) for v in values):
+        _fail(f"{name}中出现了 nan 或 inf：{values}。检查你的函数在大输入下是否数值稳定。")
+
+
+def _judge_experiment(part: Part, data: dict[str, Any], which: str) -> None:
+    if part.kind == "vanishing":
+        grads = data["first_layer"]
+        _finite("梯度统计", list(grads.values()))
+        relu, sigmoid = grads["relu"], grads["sigmoid"]
+        if not (relu > 0 and sigmoid > 0) or relu < VANISHING_RATIO * sigmoid:
+            _fail(f"在 {data['hidden_layers']} 个隐藏层的网络里，ReLU 输入层的梯度（{relu:.2e}）应至少是 sigmoid（{sigmoid:.2e}）"
+                  f"的 {VANISHING_RATIO} 倍（参考实现约 1000 倍以上），实际只有 {relu / sigmoid if sigmoid else float('inf'):.1f} 倍。"
+                  f"检查 Network.forward 是否在输入层和每个隐藏层之后都接了激活函数、输出层之后没有接。")
+    elif part.kind == "death":
+        dead = data["dead_units"]
+        if dead.get("tanh", 0) != 0:
+            _fail(f"tanh 网络不应有死亡单元，却量到 {dead['tanh']} 个。检查 MyTanh 是否只在输入为 0 时输出 0。")
+        if dead.get("relu", 0) < MIN_DEAD_RELU_UNITS:
+            _fail(f"用大学习率训练后，ReLU 网络只量到 {dead.get('relu', 0)} 个死亡单元，应至少 {MIN_DEAD_RELU_UNITS} 个"
+                  f"（参考实现在每个随机种子下都至少有 7 个）。检查 MyReLU 是否对负输入输出 0，以及 Network.forward 是否逐层使用激活函数。")
+    elif part.kind == "weight_decay":
+        (norm0, norm_reg), (gap0, gap_reg), lambd = data["weight_norms"], data["gaps"], data["lambdas"][-1]
+        _finite("权重衰减实验", [norm0, norm_reg, gap0, gap_reg])
+        if not norm_reg < WEIGHT_NORM_SHRINK * norm0:
+            _fail(f"λ = {lambd:g} 时 ‖w‖ = {norm_reg:.4f}，应不到 λ = 0 时（{norm0:.4f}）的 {WEIGHT_NORM_SHRINK:g} 倍。"
+                  f"检查 l2_penalty 是否真的对 w 求了平方和。")
+        if not gap_reg < gap0:
+            _fail(f"λ = {lambd:g} 时测试损失与训练损失之差（{gap_reg:.4f}）应小于 λ = 0 时（{gap0:.4f}）。")
+    else:
+        (gap0, gap_p), p = data["gaps"], data["rates"][-1]
+        _finite("Dropout 实验的损失", [gap0, gap_p])
+        if not gap_p < gap0:
+            _fail(f"加了 dropout（p = {p:g}）后，测试损失与训练损失之差（{gap_p:.3f}）应小于不加时（{gap0:.3f}）。"
+                  f"检查 dropout_layer 是否真的随机丢弃了元素、是否按 1/(1 - p) 缩放。")
+
+
+JUDGES = {"value": _judge_activation, "derivative": _judge_activation, "forward": _judge_forward,
+          "backward": _judge_backward, "l2": _judge_l2, "keep_rate": _judge_dropout, "scaling": _judge_dropout,
+          "edges": _judge_dropout, "fresh_masks": _judge_dropout, "contract": _judge_dropout,
+          "vanishing": _judge_experiment, "death": _judge_experiment, "weight_decay": _judge_experiment,
+          "dropout_experiment": _judge_experiment}
+
+
+def judge(measurement: dict[str, Any]) -> str | None:
+    """None when the measured part passes, else the message for the student."""
+    part = PARTS[measurement["grade_id"]]
+    try:
+        JUDGES[part.kind](part, measurement["data"], measurement["cases"])
+    except CheckFailed as failed:
+        return str(failed)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as err:
+        # The measurement does not have the form the judge expects: it was not made by measure().
+        return f"评分程序读不懂这一项的测量结果（{type(err).__name__}），这一项不得分。"
+    return None
+
+
+# --- the notebook's call ------------------------------------------------------------------------
+
+_SEND = False  # set by the grader at kernel start (coursekit.grading.execute): send, never judge, in here
+
+
+def send_measurements() -> None:
+    """Called by the grader before any student code: from now on check() only measures and sends."""
+    global _SEND
+    _SEND = True
+
+
+def check(grade_id: str, subject: Any, cases: str = "visible") -> None:
+    """The graded cell's call: measure `subject` on the part's case set, then judge it.
+
+    In the notebook the judgement happens here and a failure raises CheckFailed with its message.
+    While the grader runs the notebook the measurement is sent out and judged there.
+    """
+    measurement = measure(grade_id, subject, cases)
+    if _SEND:
+        from IPython.display import publish_display_data
+        publish_display_data({MIME: encode(measurement)})
+        return
+    findings = review_definition(grade_id, subject)
+    if findings:
+        _fail(findings)
+    message = judge(measurement)
+    if message:
+        _fail(message)
+    print(f"{PARTS[grade_id].title}：{'通过全部检查' if cases == 'hidden' else '自查通过'}。")
+
+
+def review_definition(grade_id: str, subject: Any) -> str | None:
+    """The notebook-side rule check: the review of the cell that defined the graded class or function."""
+    import linecache
+
+    from coursekit.lab.review import forbidden_by_definition
+    part = PARTS[grade_id]
+    if part.kind in ("vanishing", "death", "weight_decay", "dropout_experiment"):
+        return None
+    functions = [subject] if callable(subject) and hasattr(subject, "__code__") else \
+        [v for v in vars(subject).values() if hasattr(v, "__code__")] if isinstance(subject, type) else []
+    for function in functions:
+        source = "".join(linecache.getlines(function.__code__.co_filename))
+        if source:
+            found = forbidden_by_definition(source, part.todo).get(part.definition)
+            if found:
+                return f"{part.definition} 用了不允许的写法：{found}"
+            return None
+    return None

@@ -1,0 +1,350 @@
+"""Read a student's code before it runs: what it may not do, found from its text.
+
+The grader reviews every code cell of a submission in its own process (``coursekit.grading.execute``),
+where no student code runs; the notebook's visible checks run the same review on the cell that
+defined the student's function, so a student sees a violation before submitting. Two kinds of
+finding:
+
+* **tampering**: code that reaches into the grader or the Python process instead of answering:
+  the course package, the import system, builtins, function and frame internals, the garbage
+  collector, ctypes, pickle, IPython's shell and hooks, dynamic ``eval``/``exec``/``getattr``, or
+  assignments to attributes of modules and of the names the graded cells read. Any tampering in any
+  cell fails every autograded part of the submission.
+* **forbidden**: a shortcut for one TODO that the task's rules exclude (PyTorch's own activation
+  functions in the activations cell, any form of dropout in ``dropout_layer``). It fails that
+  TODO's parts and the experiments that run it.
+
+Only names and attributes are read, never what a value is at run time: the rules are stated as
+names in the notebook (``RULES``) and a submission that keeps to them is never flagged.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+#: Modules whose import reaches into the grader or the interpreter (top-level package names).
+TAMPER_MODULES = frozenset({
+    "coursekit", "nbgrader", "nbclient", "nbformat", "jupyter_client", "ipykernel", "IPython", "zmq", "traitlets",
+    "builtins", "importlib", "gc", "ctypes", "_ctypes", "inspect", "types", "pickle", "_pickle", "marshal",
+    "copyreg", "dill", "cloudpickle", "code", "codeop", "runpy", "linecache", "dis", "tracemalloc", "faulthandler",
+    "_thread", "sysconfig", "site", "threading", "concurrent", "multiprocessing", "asyncio", "signal",
+})
+#: Names whose use reaches past the student's own code.
+TAMPER_NAMES = frozenset({
+    "__import__", "__builtins__", "__loader__", "__spec__", "__build_class__", "eval", "exec", "compile",
+    "globals", "vars", "setattr", "delattr", "get_ipython", "breakpoint",
+})
+#: Names an answer cell may not use: they send output the grader reads (a cell of the student's own is
+#: not run while grading, so there they are harmless).
+ANSWER_TAMPER_NAMES = frozenset({"display", "publish_display_data", "update_display", "clear_output"})
+#: Attributes that reach interpreter internals: frames, code objects, the module table, tracing.
+TAMPER_ATTRIBUTES = frozenset({
+    "modules", "meta_path", "path_hooks", "path_importer_cache", "settrace", "setprofile", "_getframe",
+    "_current_frames", "addaudithook", "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace",
+    "tb_frame", "tb_next", "gi_frame", "cr_frame", "ag_frame", "gi_code", "co_code", "co_consts", "cpp_extension",
+    "load_inline", "load_library", "load", "loads", "Unpickler", "_C", "_VF", "displayhook", "excepthook",
+    "attrgetter", "methodcaller", "library", "overrides", "_python_dispatch", "register_module_forward_hook",
+    "register_module_forward_pre_hook", "register_module_full_backward_hook", "register_module_backward_hook",
+    "register_module_full_backward_pre_hook", "register_module_buffer_registration_hook",
+    "register_module_module_registration_hook", "register_module_parameter_registration_hook",
+})
+#: The only special methods an answer may define (a __torch_function__ or __del__ would run code of
+#: the student's inside the grader's measuring code).
+ALLOWED_DUNDER_DEFINITIONS = frozenset({"__init__", "__call__", "__repr__", "__str__"})
+#: The only special attributes student code may use (``super().__init__()``, ``type(self).__name__``).
+ALLOWED_DUNDERS = frozenset({"__init__", "__call__", "__name__", "__doc__", "__class__", "__len__"})
+
+#: Per answer cell: what its TODO may not use. Matched case-insensitively as a part of an attribute
+#: or an imported name (``torch.relu``, ``x.sigmoid()``, ``nn.ReLU``, ``from torch import tanh as t``).
+RULES: dict[str, dict[str, object]] = {
+    "activations": {
+        "label": "现成的激活函数",
+        "words": ("relu", "sigmoid", "tanh", "expit", "silu", "softplus", "threshold"),
+        "what": "现成的激活函数（名字中含 relu、sigmoid、tanh、expit、silu、softplus、threshold 的函数或模块，"
+                "例如 torch.relu、x.sigmoid()、F.tanh、nn.ReLU、np.tanh、math.tanh、torch.special.expit）",
+    },
+    "dropout_layer": {
+        "label": "现成的 dropout",
+        "words": ("dropout",),
+        "what": "任何形式的现成 dropout（torch.dropout、nn.functional.dropout 及其变体、nn.Dropout，"
+                "包括换个名字导入或调用的情形）",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a reviewed cell may not do.
+
+    kind: ``tampering`` or ``forbidden``; line: 1-based line in the cell; what: the code's words.
+    """
+
+    kind: str
+    line: int
+    what: str
+    code: str = ""
+
+    def describe(self) -> str:
+        code = f"`{self.code}`" if self.code else ""
+        return f"第 {self.line} 行{code}：{self.what}"
+
+
+def python_source(source: str) -> str:
+    """The cell as IPython would run it: ``%magic`` and ``!command`` lines become ``get_ipython()`` calls."""
+    if not re.search(r"^\s*[%!]", source, re.MULTILINE) and "?" not in source:
+        return source
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:
+        return source
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:  # a cell IPython cannot transform is reviewed as it is
+        return source
+
+
+def _root(node: ast.AST) -> str | None:
+    """The name an attribute or subscript chain starts from (``torch`` in ``torch.nn.f[0].x``)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _bound_names(tree: ast.AST) -> set[str]:
+    """Every name the code binds itself: assignments, defs, classes, parameters, imports, loop targets."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+#: The usual short names of modules (``import numpy as np`` rebinds nothing the graded cells need).
+USUAL_ALIASES = {"np": "numpy", "plt": "matplotlib.pyplot", "F": "torch.nn.functional", "nn": "torch.nn"}
+
+
+def _usual_import(name: str, full: str, plain: bool) -> bool:
+    """Whether an import binds `name` to the module it usually means (re-importing torch is fine)."""
+    return plain or name == full.split(".")[-1] or USUAL_ALIASES.get(name) == full
+
+
+def _module_level_bindings(tree: ast.Module) -> list[tuple[str, int]]:
+    """Names bound at the cell's top level (not inside a def or class), with their lines."""
+    found: list[tuple[str, int]] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.append((node.name, node.lineno))
+            return  # its body binds local names
+        if isinstance(node, ast.Lambda):
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            found.append((node.id, node.lineno))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                name = (alias.asname or alias.name).split(".")[0]
+                full = alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
+                if not _usual_import(name, full, alias.asname is None):
+                    found.append((name, node.lineno))
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for statement in tree.body:
+        visit(statement)
+    return found
+
+
+def review(source: str, *, todo: str | None = None, protected: frozenset[str] = frozenset(),
+           answer: bool = True, results: frozenset[str] = frozenset()) -> list[Finding]:
+    """What `source` (one code cell) may not do.
+
+    todo: the answer cell's grade_id, whose RULES apply (None: no TODO rules).
+    protected: names the graded cells read that the cell may not rebind (e.g. ``session``, ``check``).
+    results: names the graded cells bind (the experiments' results): an answer may not even read them.
+    answer: False for a cell the student added (it is not run while grading; only tampering counts).
+    A cell that is not valid Python is not reviewed (it fails when it runs).
+    """
+    try:
+        tree = ast.parse(python_source(source))
+    except (SyntaxError, ValueError):
+        return []
+    lines = python_source(source).splitlines()
+    own = _bound_names(tree)
+    own_definitions = {node.name for node in ast.walk(tree)
+                       if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    # Attributes the cell gives its own objects (methods, self.x = ...): ``s.sigmoid_part(x)`` is theirs.
+    own_attributes = own_definitions | {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                                        and isinstance(node.ctx, ast.Store) and _root(node) == "self"}
+    rule = RULES.get(todo or "", {}) if answer else {}
+    words = tuple(rule.get("words", ()))
+    findings: list[Finding] = []
+
+    def tamper(node: ast.AST, what: str) -> None:
+        findings.append(Finding("tampering", getattr(node, "lineno", 0), what))
+
+    def forbidden_word(name: str) -> str | None:
+        low = name.lower()
+        return next((w for w in words if w in low), None)
+
+    def check_attribute(node: ast.AST, attr: str, root: str | None) -> None:
+        if attr.startswith("__") and attr.endswith("__") and attr not in ALLOWED_DUNDERS:
+            tamper(node, f"访问特殊属性 .{attr}")
+        elif attr in TAMPER_ATTRIBUTES:
+            tamper(node, f"访问解释器内部的 .{attr}")
+        elif words and root != "self" and root not in own_definitions and attr not in own_attributes:
+            word = forbidden_word(attr)
+            if word:
+                findings.append(Finding("forbidden", node.lineno, f".{attr}（{rule['label']}）"))
+
+    _imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for module in modules:
+                if module.split(".")[0] in TAMPER_MODULES or (node.__class__ is ast.ImportFrom and node.level):
+                    tamper(node, f"导入 {module or '.'}")
+                elif any(part in TAMPER_ATTRIBUTES for part in module.split(".")[1:]):
+                    tamper(node, f"导入 {module}")
+            for alias in node.names:
+                _imported.add((alias.asname or alias.name).split(".")[0])
+                if alias.name == "*" and words:
+                    findings.append(Finding("forbidden", node.lineno, f"from {node.module} import *（看不出用了哪些函数）"))
+                imported_parts = alias.name.split(".") if isinstance(node, ast.Import) else [alias.name]
+                for part in imported_parts:
+                    if part in TAMPER_NAMES or part in TAMPER_ATTRIBUTES or (
+                            part.startswith("__") and part not in ALLOWED_DUNDERS):
+                        tamper(node, f"导入 {part}")
+                    elif words and forbidden_word(part) and (isinstance(node, ast.ImportFrom) or "." in alias.name):
+                        findings.append(Finding("forbidden", node.lineno, f"导入 {alias.name}（{rule['label']}）"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if node.id in TAMPER_NAMES or (answer and node.id in ANSWER_TAMPER_NAMES and node.id not in own):
+                tamper(node, f"使用 {node.id}")
+            elif node.id.startswith("__") and node.id.endswith("__") and node.id not in ALLOWED_DUNDERS \
+                    and node.id not in own:
+                tamper(node, f"使用 {node.id}")
+        elif isinstance(node, ast.Attribute):
+            check_attribute(node, node.attr, _root(node))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+            name = node.args[1] if len(node.args) > 1 else None
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                tamper(node, "getattr 的属性名不是写明的字符串（动态查找属性）")
+            else:
+                check_attribute(node, name.value, _root(node.args[0]))
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                for item in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]):
+                    root = _root(item)
+                    if isinstance(item, (ast.Attribute, ast.Subscript)) and root is not None and (
+                            root in _imported or root in protected or root not in own):
+                        tamper(item, f"修改 {ast.unparse(item)}（不属于你自己的对象）")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and answer and node.name.startswith("__") \
+                and node.name.endswith("__") and node.name not in ALLOWED_DUNDER_DEFINITIONS:
+            tamper(node, f"定义特殊方法 {node.name}")
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            for name in node.names:
+                if name in protected:
+                    tamper(node, f"global {name}（评分单元格要用的名字）")
+    if answer:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in results and node.id not in own:
+                tamper(node, f"读取评分单元格的结果 {node.id}")
+        for name, line in _module_level_bindings(tree):
+            if name in protected:
+                findings.append(Finding("tampering", line, f"重新定义了 {name}（评分单元格要用的名字）"))
+    excerpt = {f.line: (lines[f.line - 1].strip() if 0 < f.line <= len(lines) else "") for f in findings}
+    findings = [Finding(f.kind, f.line, f.what, excerpt[f.line][:100]) for f in findings]
+    return sorted(set(findings), key=lambda f: (f.line, f.kind, f.what))
+
+
+def describe(findings: list[Finding], limit: int = 6) -> str:
+    """The findings in one line each (at most `limit`, then how many more)."""
+    lines = [f.describe() for f in findings[:limit]]
+    if len(findings) > limit:
+        lines.append(f"……另有 {len(findings) - limit} 处")
+    return "；".join(lines)
+
+
+def _definitions(tree: ast.Module) -> dict[str, tuple[int, int]]:
+    """Top-level classes and functions of a cell: name -> (first line, last line)."""
+    return {node.name: (node.lineno, node.end_lineno or node.lineno) for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+def _loaded_names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def by_definition(source: str, findings: list[Finding]) -> dict[str, list[Finding]]:
+    """Which top-level class or function each finding belongs to.
+
+    A finding inside ``class MyTanh`` belongs to MyTanh. One in a top-level statement (``from torch
+    import tanh as t``, ``act = torch.relu``) belongs to every definition that uses a name the
+    statement binds; a statement no definition uses changes nothing that is graded and belongs to
+    none. A tampering finding belongs to every definition of the cell.
+    """
+    try:
+        tree = ast.parse(python_source(source))
+    except (SyntaxError, ValueError):
+        return {}
+    spans = _definitions(tree)
+    uses = {name: _loaded_names(node) for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for name in [node.name]}
+    result: dict[str, list[Finding]] = {}
+    for finding in findings:
+        owners = [name for name, (first, last) in spans.items() if first <= finding.line <= last]
+        if finding.kind == "tampering":
+            owners = list(spans)
+        elif not owners:
+            statement = next((s for s in tree.body if s.lineno <= finding.line <= (s.end_lineno or s.lineno)), None)
+            bound = _bound_names(statement) if statement is not None else set()
+            owners = [name for name, loaded in uses.items() if loaded & bound]
+        for owner in owners:
+            result.setdefault(owner, []).append(finding)
+    return result
+
+
+def forbidden_by_definition(source: str, todo: str) -> dict[str, str]:
+    """Definition name -> what in it breaks the rules (the notebook's visible rule check)."""
+    return {name: describe(found) for name, found in by_definition(source, review(source, todo=todo)).items()}
+
+
+def graded_results(graded_sources: list[str], defined: frozenset[str]) -> frozenset[str]:
+    """Names the graded cells assign at their top level (the experiments' results, their settings)."""
+    names: set[str] = set()
+    for source in graded_sources:
+        try:
+            tree = ast.parse(python_source(source))
+        except (SyntaxError, ValueError):
+            continue
+        for statement in tree.body:
+            if isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+                names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return frozenset(names - defined - {"_"})
+
+
+def protected_names(graded_sources: list[str], defined: frozenset[str]) -> frozenset[str]:
+    """Names the graded cells read without binding them, except the student's own definitions:
+    the names an answer cell may not rebind (``check``, ``session``, ``torch``, ``DropoutCNN`` ...)."""
+    names: set[str] = set()
+    for source in graded_sources:
+        try:
+            tree = ast.parse(python_source(source))
+        except (SyntaxError, ValueError):
+            continue
+        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} \
+            - _bound_names(tree)
+    import builtins
+    return frozenset(names - defined - set(dir(builtins)))

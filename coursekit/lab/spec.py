@@ -1,0 +1,68 @@
+"""The autograded parts of Lab 2 and their thresholds: one table, read by the notebook's checks
+(:mod:`coursekit.lab.parts`), the grader (:mod:`coursekit.grading.execute`) and the tests.
+
+Points live in course.toml (``[assignments.lab2.points]``); a test checks that both name the same
+grade ids. This module imports nothing heavy, so the grader can read it before torch is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Hoeffding: P(|kept fraction - (1 - p)| >= t) <= 2 exp(-2 n t^2) for n independent draws.
+#: (128, 256) with t = 0.02: n = 32768, <= 8.4e-12; (8, 32, 32) with t = 0.035: n = 8192, <= 3.9e-9.
+#: Over every statistical test of the dropout parts a correct answer fails with probability < 1e-7.
+KEEP_RATE_TOLERANCE = {(128, 256): 0.02, (8, 32, 32): 0.035}
+#: The experiments' thresholds (stated in the notebook next to each experiment).
+VANISHING_RATIO = 100        # ReLU's input-layer gradient >= 100 x sigmoid's
+MIN_DEAD_RELU_UNITS = 3      # at the large learning rate, at least 3 ReLU units die
+WEIGHT_NORM_SHRINK = 0.5     # L2 with the profile's lambda at least halves ||w||
+
+
+@dataclass(frozen=True)
+class Part:
+    """One autograded cell: what it grades and what the student reads when it fails.
+
+    grade_id: the cell's nbgrader id; todo: the answer cell whose code it grades; definition: the
+    name it grades; runs: for an experiment, the parts whose code it runs (the feedback names
+    the failing ones first); kind: which measure/judge pair.
+    """
+
+    grade_id: str
+    todo: str
+    definition: str
+    kind: str
+    title: str
+    runs: tuple[str, ...] = ()
+    hidden: bool = True
+
+
+PARTS: dict[str, Part] = {p.grade_id: p for p in (
+    Part("test_relu", "activations", "MyReLU", "value", "MyReLU 的函数值"),
+    Part("test_relu_derivative", "activations", "MyReLU", "derivative", "MyReLU.derivative"),
+    Part("test_sigmoid", "activations", "MySigmoid", "value", "MySigmoid 的函数值"),
+    Part("test_sigmoid_derivative", "activations", "MySigmoid", "derivative", "MySigmoid.derivative"),
+    Part("test_tanh", "activations", "MyTanh", "value", "MyTanh 的函数值"),
+    Part("test_tanh_derivative", "activations", "MyTanh", "derivative", "MyTanh.derivative"),
+    Part("test_network_forward", "network", "Network", "forward", "Network.forward 的输出"),
+    Part("test_network_backward", "network", "Network", "backward", "Network 的反向传播和构造检查"),
+    Part("test_gradient_vanishing", "network", "Network", "vanishing", "梯度消失实验", hidden=False,
+         runs=("test_relu", "test_sigmoid", "test_tanh", "test_network_forward")),
+    Part("test_relu_death", "network", "Network", "death", "ReLU 死亡实验", hidden=False,
+         runs=("test_relu", "test_tanh", "test_network_forward")),
+    Part("test_l2_penalty", "l2_penalty", "l2_penalty", "l2", "l2_penalty"),
+    Part("test_weight_decay", "l2_penalty", "l2_penalty", "weight_decay", "权重衰减实验", hidden=False,
+         runs=("test_l2_penalty",)),
+    Part("test_dropout_keep_rate", "dropout_layer", "dropout_layer", "keep_rate", "dropout_layer 的保留比例"),
+    Part("test_dropout_scaling", "dropout_layer", "dropout_layer", "scaling", "dropout_layer 的 1/(1-p) 缩放"),
+    Part("test_dropout_edges", "dropout_layer", "dropout_layer", "edges", "dropout_layer 的 p = 0、p = 1 和报错"),
+    Part("test_dropout_fresh_masks", "dropout_layer", "dropout_layer", "fresh_masks", "dropout_layer 的随机掩码"),
+    Part("test_dropout_contract", "dropout_layer", "dropout_layer", "contract",
+         "dropout_layer 的形状、dtype、设备和输入不变"),
+    Part("test_dropout_experiment", "dropout_layer", "dropout_layer", "dropout_experiment", "Dropout 实验",
+         hidden=False, runs=("test_dropout_scaling", "test_dropout_keep_rate")),
+)}
+
+
+#: The names the student's answers define (the graded definitions).
+DEFINITIONS = frozenset(part.definition for part in PARTS.values())

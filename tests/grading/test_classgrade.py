@@ -1,0 +1,153 @@
+"""coursekit.grading.classgrade without running nbgrader: checks before grading, the journal, the lock,
+the plan of a resumed run, thread budgets and the summary table."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from coursekit.grading import classgrade
+from coursekit.config import load_config
+from coursekit.authoring.release import copy_course
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSWERS = {"activations", "network", "l2_penalty", "dropout_layer", *(f"answer_q{i}" for i in range(1, 6))}
+
+
+@pytest.fixture
+def course(tmp_path):
+    config = load_config(copy_course(ROOT, tmp_path))
+    release = config.directory("release") / "lab2" / "lab2.ipynb"
+    for student in ("ann", "bob"):
+        folder = config.directory("submitted") / student / "lab2"
+        folder.mkdir(parents=True)
+        shutil.copy(release, folder / "lab2.ipynb")
+    return config
+
+
+def submission(config, student: str) -> Path:
+    return config.directory("submitted") / student / "lab2"
+
+
+def test_answer_cells_come_from_the_release(course):
+    assert classgrade.answer_cell_ids(course, "lab2") == ANSWERS
+
+
+def test_a_released_notebook_passes_the_checks(course):
+    assert classgrade.precheck(course, "lab2", "ann", ANSWERS) is None
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda f: (f / "lab2.ipynb").rename(f / "lab2-copy.ipynb"), ["lab2-copy.ipynb", "改名"]),
+    (lambda f: (f / "lab2.ipynb").unlink(), ["没有 lab2.ipynb"]),
+    (lambda f: (f / "lab2.ipynb").write_bytes(b""), ["空文件"]),
+    (lambda f: (f / "lab2.ipynb").write_text('{"cells": [', encoding="utf-8"), ["JSON"]),
+    (lambda f: (f / "lab2.ipynb").write_bytes(b"\xff\xfe\x00garbage"), ["JSON"]),
+    (lambda f: (f / "lab2.ipynb").write_text("[1, 2]", encoding="utf-8"), ["cells"]),
+    (lambda f: nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), f / "lab2.ipynb"),
+     ["另一份作业"]),
+])
+def test_unreadable_submissions_get_a_reason(course, damage, words):
+    damage(submission(course, "ann"))
+    reason = classgrade.precheck(course, "lab2", "ann", ANSWERS)
+    assert reason is not None and all(w in reason for w in words), reason
+
+
+def test_digest_follows_content_not_time(course):
+    folder = submission(course, "ann")
+    first = classgrade.submission_digest(folder)
+    (folder / "lab2.ipynb").touch()
+    assert classgrade.submission_digest(folder) == first
+    (folder / "notes.txt").write_text("x")
+    assert classgrade.submission_digest(folder) != first
+
+
+def test_journal_keeps_the_last_entry_and_ignores_a_torn_line(course):
+    classgrade.append_journal(course, "lab2", classgrade.Outcome("ann", "failed", 1.0, "boom", "d1"))
+    classgrade.append_journal(course, "lab2", classgrade.Outcome("ann", "graded", 2.0, "", "d2"))
+    with open(classgrade.journal_path(course, "lab2"), "a", encoding="utf-8") as handle:
+        handle.write('{"student": "bob", "stat')  # a run killed mid-write
+    entries = classgrade.read_journal(course, "lab2")
+    assert set(entries) == {"ann"} and entries["ann"].status == "graded" and entries["ann"].digest == "d2"
+
+
+def test_plan_skips_what_an_earlier_run_finished(course):
+    ann = submission(course, "ann")
+    graded = course.directory("autograded") / "ann" / "lab2"
+    graded.mkdir(parents=True)
+    shutil.copy(ann / "lab2.ipynb", graded / "lab2.ipynb")
+    classgrade.append_journal(course, "lab2", classgrade.Outcome(
+        "ann", "graded", 3.0, "", classgrade.submission_digest(ann)))
+    todo, done = classgrade.plan(course, "lab2", None, force=False)
+    assert todo == ["bob"] and set(done) == {"ann"}
+    # --force regrades; a changed submission is graded again; a lost autograded folder too.
+    assert classgrade.plan(course, "lab2", None, force=True)[0] == ["ann", "bob"]
+    (ann / "extra.txt").write_text("resubmitted")
+    assert classgrade.plan(course, "lab2", None, force=False)[0] == ["ann", "bob"]
+
+
+def test_plan_without_submissions_says_what_to_do(tmp_path):
+    config = load_config(copy_course(ROOT, tmp_path))
+    with pytest.raises(classgrade.GradingError, match="nbgrader collect"):
+        classgrade.plan(config, "lab2", None, force=False)
+
+
+def test_only_one_class_run_at_a_time(course):
+    with classgrade.class_lock(course):
+        with pytest.raises(classgrade.GradingError, match="another `coursekit grade` is running"):
+            with classgrade.class_lock(course):
+                pass
+    with classgrade.class_lock(course):  # released afterwards
+        pass
+
+
+def test_every_grading_kernel_gets_the_grading_profiles_threads(course):
+    assert course.profiles["grading"].threads == 1
+    assert classgrade.grading_threads(course) == 1, "whatever the number of workers or cores"
+
+
+@pytest.mark.parametrize("threads, cores, workers", [(1, 2, 2), (1, 16, 16), (2, 2, 1), (4, 2, 1), (3, 16, 5)])
+def test_default_workers_fill_the_cores_at_the_grading_threads(tmp_path, monkeypatch, threads, cores, workers):
+    """[grading] workers = 0: as many workers as the cores can run at the grading profile's threads."""
+    path = copy_course(ROOT, tmp_path)
+    text = path.read_text(encoding="utf-8")
+    assert "[profiles.grading]\nseed = 0\nthreads = 1 " in text
+    path.write_text(text.replace("[profiles.grading]\nseed = 0\nthreads = 1 ",
+                                 f"[profiles.grading]\nseed = 0\nthreads = {threads} "), encoding="utf-8")
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    config = load_config(path)
+    assert (config.workers, classgrade.grading_threads(config)) == (workers, threads)
+    assert config.workers * threads <= max(cores, threads)
+
+
+def test_summary_table_has_a_row_per_student_with_the_reason():
+    table = classgrade.summary_table([
+        classgrade.Outcome("zoe", "graded", 12.34, score=80.0),
+        classgrade.Outcome("adam", "failed", 0.5, "lab2.ipynb 是空文件"),
+    ], 100)
+    lines = table.splitlines()
+    assert lines[0].split() == ["student", "score", "time", "status", "reason"]
+    assert lines[1].split()[:4] == ["adam", "-", "0.5", "s"] and "是空文件" in lines[1]
+    assert lines[2].split()[:2] == ["zoe", "80/100"] and "graded" in lines[2]
+
+
+def test_outcomes_travel_as_plain_data():
+    job = classgrade.Job("/c/course.toml", "lab2", "ann", 1, True)
+    outcome = classgrade.Outcome("ann", "graded", 1.0)
+    assert json.loads(json.dumps(job.__dict__))["student"] == "ann"
+    assert classgrade.Outcome(**json.loads(json.dumps(outcome.__dict__))) == outcome
+
+
+def test_nbgrader_reason_prefers_the_last_exception():
+    log = "[AutogradeApp] INFO | x\nValueError: first\n[AutogradeApp] ERROR | failed\nKeyError: 'last one'\n"
+    assert classgrade.nbgrader_reason(log) == "KeyError: 'last one'"
+    log = ("[AutogradeApp | INFO] Sanitizing x\nTraceback (most recent call last):\n  File ...\n"
+           "nbformat.reader.NotJSONError: Notebook does not appear to be JSON: '{\"cells\": [ this'\n"
+           "[AutogradeApp | ERROR] There was an error processing assignment\n")
+    assert classgrade.nbgrader_reason(log).startswith("nbformat.reader.NotJSONError: Notebook does not appear")
+    assert classgrade.nbgrader_reason("[X | ERROR] something broke\n") == "[X | ERROR] something broke"
+    assert classgrade.nbgrader_reason("") == "nbgrader failed without a message"

@@ -1,0 +1,200 @@
+"""coursekit.grading.similarity: what is extracted from a notebook (answer cells only, the released code
+removed, one part per answer cell), and how edge cases are reported. Notebooks are built here."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from coursekit.config import ConfigError, Similarity, load_config
+from coursekit.grading.similarity import (SOLUTION, Answer, Pair, Result, Submission, Unreadable, analyse, code_answer_cells,
+                                  extract, read_submission, text_summary, without_solution_markers, written_lines)
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = Similarity(threshold=0.95, min_match=150, noise=25)
+
+SKELETON = '''def relu(x):
+    """max(0, x)"""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+'''
+DROPOUT = '''def drop(X, p):
+    """dropout"""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+'''
+RELU_ANSWER = '''def relu(x):
+    """max(0, x)"""
+    # 负数变 0
+    positive = x > 0
+    zeros = torch.zeros_like(x)
+    result = torch.where(positive, x, zeros)
+    return result
+'''
+DROP_ANSWER = '''def drop(X, p):
+    """dropout"""
+    if p < 0 or p > 1:
+        raise ValueError("p")
+    keep = torch.bernoulli(torch.full_like(X, 1 - p))
+    scaled = X * keep / (1 - p)
+    return scaled
+'''
+
+
+def answer_cell(grade_id: str, source: str, cell_type: str = "code"):
+    make = new_code_cell if cell_type == "code" else new_markdown_cell
+    cell = make(source)
+    cell.metadata["nbgrader"] = {"grade_id": grade_id, "solution": True, "grade": False, "locked": False,
+                                 "schema_version": 3}
+    return cell
+
+
+def notebook(relu: str = SKELETON, drop: str = DROPOUT, essay: str = "YOUR ANSWER HERE"):
+    test = new_code_cell("assert relu(torch.tensor(1.0)) == 1")
+    test.metadata["nbgrader"] = {"grade_id": "test_relu", "grade": True, "solution": False, "locked": True,
+                                 "points": 3, "schema_version": 3}
+    return new_notebook(cells=[new_code_cell("import torch"), answer_cell("relu", relu), test,
+                               answer_cell("essay", essay, "markdown"), answer_cell("drop", drop)])
+
+
+RELEASE = notebook()
+RELEASED = code_answer_cells(RELEASE)
+
+
+def test_only_code_answer_cells_are_compared():
+    cells = code_answer_cells(notebook(RELU_ANSWER, essay="我的回答"))
+    assert list(cells) == ["relu", "drop"], "no markdown answer, no test cell, no plain code cell"
+    assert cells["relu"] == RELU_ANSWER
+
+
+def test_written_lines_leave_out_the_released_code_and_comments():
+    lines = RELU_ANSWER.splitlines()
+    written = written_lines(RELU_ANSWER, SKELETON)
+    assert [lines[i].strip() for i in written] == [
+        "positive = x > 0", "zeros = torch.zeros_like(x)", "result = torch.where(positive, x, zeros)", "return result"]
+    assert written_lines(SKELETON, SKELETON) == ()
+    assert written_lines(SKELETON.replace("# YOUR CODE HERE\n", "# 还没写\n"), SKELETON) == (), \
+        "a comment alone is not an answer"
+    moved = SKELETON + "\n# helper\nvalue = 1\n"
+    assert [moved.splitlines()[i] for i in written_lines(moved, SKELETON)] == ["value = 1"]
+
+
+def test_extract_gives_one_part_per_answer_cell_and_knows_blank_ones():
+    submission = extract("ann", notebook(RELU_ANSWER), RELEASED)
+    assert list(submission.answers) == ["relu", "drop"]
+    assert not submission.answers["relu"].blank and submission.answers["drop"].blank
+    assert not submission.blank
+    assert extract("eve", RELEASE, RELEASED).blank
+    missing = new_notebook(cells=[answer_cell("relu", RELU_ANSWER)])
+    assert extract("gus", missing, RELEASED).answers["drop"].blank, "a deleted answer cell counts as blank"
+
+
+def test_solution_markers_are_removed():
+    solution = "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
+    assert without_solution_markers(solution) == "def f():\n    return 1\n"
+
+
+def write(tmp_path: Path, student: str, nb=None, text: str | None = None) -> Path:
+    path = tmp_path / student / "lab2" / "lab2.ipynb"
+    path.parent.mkdir(parents=True)
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    elif nb is not None:
+        nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.parametrize("content, reason", [
+    (None, "no lab2.ipynb in the submission folder"),
+    ('{"cells": [', "is not a readable notebook"),
+    (nbformat.writes(new_notebook(cells=[new_code_cell("print(1)")])), "has none of the assignment's answer cells"),
+])
+def test_unreadable_submissions_say_why(tmp_path, content, reason):
+    path = tmp_path / "bob" / "lab2" / "lab2.ipynb"
+    path.parent.mkdir(parents=True)
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(Unreadable, match=reason):
+        read_submission("bob", path, RELEASED)
+
+
+def test_renamed_copy_is_flagged_in_its_part_and_blank_pairs_are_not_compared():
+    renamed = RELU_ANSWER.replace("positive", "mask").replace("zeros", "nothing").replace("result", "out")
+    other = RELU_ANSWER.replace("torch.where(positive, x, zeros)", "x.clamp(min=0) if True else zeros")
+    students = [extract("ann", notebook(RELU_ANSWER, DROP_ANSWER), RELEASED),
+                extract("bob", notebook(renamed, DROP_ANSWER.replace("keep", "kept")), RELEASED),
+                extract("cy", notebook(other), RELEASED),
+                extract("eve", RELEASE, RELEASED), extract("fay", RELEASE, RELEASED)]
+    result = analyse("lab2", students, RELEASE, None, dataclasses.replace(SETTINGS, min_match=10))
+    assert result.blank == ["eve", "fay"] and result.students == ["ann", "bob", "cy"]
+    assert {frozenset((p.a, p.b)) for p in result.pairs} == {frozenset(x) for x in
+                                                             (("ann", "bob"), ("ann", "cy"), ("bob", "cy"))}
+    assert [(p.a, p.b) for p in result.flagged] == [("ann", "bob")]
+    pair = result.flagged[0]
+    assert set(pair.parts) == {"relu", "drop"} and pair.parts["relu"].score == pytest.approx(1.0)
+    ann_relu = students[0].answers["relu"].source
+    spans = pair.parts["relu"].slices[0]
+    assert any("torch.where" in ann_relu[start:end] for start, end in spans), "the matched text is located"
+    with_cy = next(p for p in result.pairs if {p.a, p.b} == {"ann", "cy"})
+    assert with_cy.score < 0.95 and not with_cy.flagged
+
+
+def test_released_code_is_boilerplate_not_evidence():
+    """Two different answers inside the same released skeleton share nothing: the skeleton's
+    fingerprints (def line, docstring, the other cells) are removed before comparing."""
+    skeleton = SKELETON.replace("    # YOUR", "    if not isinstance(x, torch.Tensor):\n"
+                                "        raise TypeError(type(x).__name__)\n    # YOUR")
+    release = notebook(skeleton)
+    released = code_answer_cells(release)
+    first = skeleton.replace("# YOUR CODE HERE\n    raise NotImplementedError()", "return x.clamp(min=0)")
+    second = skeleton.replace("# YOUR CODE HERE\n    raise NotImplementedError()",
+                              "y = x.clone()\n    y[y < 0] = 0\n    return y")
+    students = [extract("ann", notebook(first), released), extract("bob", notebook(second), released)]
+    result = analyse("lab2", students, release, None, dataclasses.replace(SETTINGS, min_match=1))
+    assert [p.score for p in result.pairs] == [0.0] and not result.flagged
+    unfiltered = analyse("lab2", students, new_notebook(cells=[]), None, dataclasses.replace(SETTINGS, min_match=1))
+    assert unfiltered.pairs[0].score > 0.3, "without the release as boilerplate the skeleton would match"
+
+
+def test_one_submission_has_nothing_to_compare():
+    result = analyse("lab2", [extract("ann", notebook(RELU_ANSWER), RELEASED)], RELEASE, None, SETTINGS)
+    assert result.pairs == []
+    assert "nothing to compare" in text_summary(result)
+
+
+def test_a_solution_copy_is_flagged_against_the_solution():
+    solution = Submission(SOLUTION, {gid: Answer(gid, src, written_lines(src, RELEASED[gid]))
+                                     for gid, src in code_answer_cells(notebook(RELU_ANSWER, DROP_ANSWER)).items()})
+    students = [extract("dee", notebook(RELU_ANSWER, DROP_ANSWER), RELEASED), extract("eve", RELEASE, RELEASED)]
+    result = analyse("lab2", students, RELEASE, solution, dataclasses.replace(SETTINGS, min_match=10))
+    assert [(p.a, p.b) for p in result.flagged] == [("dee", SOLUTION)]
+
+
+def test_clusters_are_groups_of_three_or_more():
+    pairs = [Pair("a", "b", 1.0, {}, True), Pair("b", "c", 1.0, {}, True), Pair("d", "e", 1.0, {}, True),
+             Pair("a", "d", 0.2, {}, False)]
+    result = Result("lab2", SETTINGS, ["a", "b", "c", "d", "e"], pairs=pairs)
+    assert result.clusters() == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("threshold = 0.95", "threshold = 1.5", r"'similarity\.threshold' must be a share of matched code in \(0, 1\]"),
+    ("threshold = 0.95", 'threshold = "high"', r"'similarity\.threshold' must be a share .*got a string"),
+    ("min_match = 150", "min_match = 0", r"'similarity\.min_match' must be at least 1"),
+    ("noise = 25", "noise = 2", r"'similarity\.noise' must be between 5 and 100"),
+])
+def test_bad_similarity_settings_are_named(tmp_path, old, new, message):
+    text = (ROOT / "course.toml").read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "course.toml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_course_toml_settings_are_read():
+    assert load_config(ROOT / "course.toml").similarity == SETTINGS

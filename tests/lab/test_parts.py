@@ -1,0 +1,169 @@
+"""coursekit.lab.parts and the grader's Judge: measured in the kernel, judged outside it."""
+
+from __future__ import annotations
+
+import base64
+import linecache
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from coursekit.lab import parts
+from coursekit.lab.checks import CheckFailed
+from coursekit.lab.spec import PARTS
+
+
+class MyReLU:
+    def __call__(self, x):
+        return x.clamp(min=0)
+
+    def derivative(self, x):
+        return (x > 0).to(x.dtype)
+
+
+class MySigmoid:
+    def __call__(self, x):
+        z = torch.exp(-x.abs())
+        return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
+    def derivative(self, x):
+        s = self(x)
+        return s * (1 - s)
+
+
+class MyTanh:
+    def __call__(self, x):
+        return 2 * MySigmoid()(2 * x) - 1
+
+    def derivative(self, x):
+        return 1 - self(x) ** 2
+
+
+class Network(nn.Module):
+    def __init__(self, input_dim, output_dim, activation_name, num_layers=5):
+        super().__init__()
+        if activation_name not in ("relu", "sigmoid", "tanh"):
+            raise ValueError(activation_name)
+        self.activation = {"relu": MyReLU, "sigmoid": MySigmoid, "tanh": MyTanh}[activation_name]()
+        self.input_layer = nn.Linear(input_dim, 100)
+        self.layers = nn.ModuleList([nn.Linear(100, 100) for _ in range(num_layers)])
+        self.output_layer = nn.Linear(100, output_dim)
+
+    def forward(self, X):
+        h = self.activation(self.input_layer(X))
+        for layer in self.layers:
+            h = self.activation(layer(h))
+        return self.output_layer(h)
+
+
+def l2_penalty(w):
+    return (w * w).sum() / 2
+
+
+def dropout_layer(X, dropout):
+    if not 0 <= dropout <= 1:
+        raise ValueError(dropout)
+    if dropout == 1:
+        return torch.zeros_like(X)
+    return (torch.rand_like(X) >= dropout).to(X.dtype) * X / (1 - dropout)
+
+
+ANSWERS = {"MyReLU": MyReLU, "MySigmoid": MySigmoid, "MyTanh": MyTanh, "Network": Network,
+           "l2_penalty": l2_penalty, "dropout_layer": dropout_layer}
+FUNCTION_PARTS = [gid for gid, part in PARTS.items() if not part.runs]
+
+
+@pytest.mark.parametrize("gid", FUNCTION_PARTS)
+@pytest.mark.parametrize("which", ["visible", "hidden"])
+def test_an_equivalent_correct_answer_passes_every_part(gid, which):
+    measurement = parts.measure(gid, ANSWERS[PARTS[gid].definition], which)
+    assert parts.judge(parts.decode(parts.encode(measurement))) is None
+
+
+@pytest.mark.parametrize("gid, wrong, words", [
+    ("test_relu", type("Abs", (MyReLU,), {"__call__": lambda self, x: x.abs()}), "期望"),
+    ("test_relu", type("Builtin", (MyReLU,), {"__call__": lambda self, x: torch.relu(x)}), "torch.relu"),
+    ("test_sigmoid", type("Naive", (MySigmoid,), {"__call__": lambda self, x: 1 / (1 + torch.exp(-x)) * 1.0
+                                                    if x.dtype == torch.float64 else torch.exp(x) / (1 + torch.exp(x))}),
+     "有限数"),
+    ("test_tanh_derivative", type("Half", (MyTanh,), {"derivative": lambda self, x: (1 - self(x) ** 2).float()}),
+     "dtype"),
+    ("test_l2_penalty", lambda w: (w * w).sum(), "平方和的一半"),
+    ("test_dropout_scaling", lambda X, p: (torch.rand_like(X) >= p).to(X.dtype) * X, "1 - dropout"),
+    ("test_dropout_keep_rate", lambda X, p: (torch.rand_like(X) < p).to(X.dtype) * X / (1 - p), "保留下来的比例"),
+    ("test_dropout_fresh_masks",
+     lambda X, p: (torch.rand(X.shape, generator=torch.Generator().manual_seed(0)) >= p).to(X.dtype) * X / (1 - p),
+     "相同的掩码"),
+    ("test_dropout_contract", lambda X, p: X.mul_(2) if p else X, "原地"),
+    ("test_dropout_edges", lambda X, p: X * 1.0, "全 0"),
+    ("test_dropout_keep_rate", lambda X, p: torch.nn.functional.dropout(X, p), "torch.nn.functional.dropout"),
+])
+def test_a_wrong_answer_fails_with_a_message_in_words(gid, wrong, words):
+    message = parts.judge(parts.measure(gid, wrong, "hidden"))
+    assert message is not None and words in message, message
+
+
+def test_unfinished_code_says_so():
+    class Blank:
+        def __call__(self, x):
+            raise NotImplementedError()
+    assert "还没有实现" in parts.judge(parts.measure("test_relu", Blank, "visible"))
+
+
+def test_the_visible_cases_hold_one_case_of_every_kind_the_hidden_ones_grade():
+    visible = parts.cases("test_sigmoid", "visible")
+    assert {x.dtype for x in visible} == {torch.float32, torch.float64}
+    assert any(x.dim() == 0 for x in visible) and any(x.numel() == 0 for x in visible)
+    assert max(x.abs().max().item() for x in visible if x.numel()) >= 1e3
+    hidden = parts.cases("test_sigmoid", "hidden")
+    assert len(hidden) > len(visible) and all(any(torch.equal(v, h) for h in hidden) for v in visible)
+
+
+def test_the_kernel_and_the_grader_make_the_same_cases():
+    for gid in FUNCTION_PARTS:
+        first, second = parts.cases(gid, "hidden"), parts.cases(gid, "hidden")
+        assert repr(first) == repr(second), gid
+
+
+def test_experiments_are_judged_on_their_thresholds():
+    vanishing = {"first_layer": {"relu": 1e-2, "sigmoid": 1e-3, "tanh": 1e-2}, "hidden_layers": 6}
+    message = parts.judge({"grade_id": "test_gradient_vanishing", "cases": "visible", "data": vanishing})
+    assert message and "100" in message
+    vanishing["first_layer"]["sigmoid"] = 1e-6
+    assert parts.judge({"grade_id": "test_gradient_vanishing", "cases": "visible", "data": vanishing}) is None
+
+
+def test_a_measurement_that_is_not_plain_data_is_refused():
+    class Evil:
+        def __reduce__(self):
+            return (print, ("ran",))
+    payload = {"grade_id": "test_relu", "cases": "hidden", "data": base64.b64encode(pickle.dumps(Evil())).decode()}
+    with pytest.raises(ValueError):
+        parts.decode(payload)
+    with pytest.raises(ValueError):
+        parts.decode({"grade_id": "test_nothing", "cases": "hidden", "data": ""})
+
+
+def notebook_cell(source: str, name: str):
+    """Run `source` as ipykernel runs a cell: its text is in linecache under the cell's file name."""
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    namespace: dict = {"torch": torch}
+    exec(compile(source, name, "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+def test_check_judges_in_the_notebook_and_only_sends_while_grading(monkeypatch):
+    unfinished = notebook_cell("def l2_penalty(w):\n    raise NotImplementedError()\n", "<cell-l2>")["l2_penalty"]
+    with pytest.raises(CheckFailed, match="还没有实现"):
+        parts.check("test_l2_penalty", unfinished)
+    shortcut = notebook_cell("import torch.nn.functional as F\ndef dropout_layer(X, dropout):\n"
+                             "    return F.dropout(X, dropout)\n", "<cell-dropout>")["dropout_layer"]
+    with pytest.raises(CheckFailed, match="不允许的写法.*F.dropout"):
+        parts.check("test_dropout_keep_rate", shortcut)
+    sent = []
+    monkeypatch.setattr(parts, "_SEND", True)
+    monkeypatch.setattr("IPython.display.publish_display_data", lambda data: sent.append(data))
+    parts.check("test_l2_penalty", lambda w: torch.tensor(0.0))  # wrong, but nothing is decided here
+    assert len(sent) == 1 and sent[0][parts.MIME]["grade_id"] == "test_l2_penalty"

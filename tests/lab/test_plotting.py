@@ -1,0 +1,36 @@
+"""coursekit.lab.plotting: every figure draws from real results, with the panels the lab describes."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+
+from coursekit.lab import plotting  # noqa: E402
+from coursekit.lab.experiments import DeathResult, RegressionRun, VanishingResult  # noqa: E402
+from coursekit.lab.training import History  # noqa: E402
+
+
+def test_running_mean():
+    values = torch.tensor([1.0, 3.0, 5.0, 7.0])
+    assert torch.allclose(plotting.running_mean(values, 2), torch.tensor([1.0, 2.0, 4.0, 6.0]))
+    assert torch.allclose(plotting.running_mean(values, 1), values)
+
+
+def test_each_figure_has_its_panels():
+    x = torch.linspace(-3, 3, 7)
+    pair = (torch.relu(x), (x > 0).float())
+    assert len(plotting.plot_activations(x, {"ReLU": pair}, {"ReLU": pair}).axes) == 2
+    vanishing = VanishingResult(["input", "hidden1", "output"], {"relu": torch.rand(5, 3) + 0.1},
+                                {"relu": [0.5]}, {"relu": torch.rand(5)})
+    fig = plotting.plot_vanishing(vanishing)
+    assert len(fig.axes) == 3 and fig.axes[1].get_yscale() == "log"
+    death = DeathResult({"relu": [0, 5]}, {"relu": [[0.0, 0.0], [0.1, 0.0]]}, {"relu": 1.0}, 2)
+    assert len(plotting.plot_relu_death(death).axes) == 1
+    runs = [RegressionRun("a", [1.0, 0.5], [1.0, 0.9], 0.3), RegressionRun("b", [1.0, 0.6], [1.0, 0.7], 0.1)]
+    fig = plotting.plot_weight_decay(runs)
+    assert len(fig.axes) == 3 and fig.axes[0].get_yscale() == "log"
+    history = History([1, 2], [0.5, 0.2], [0.8, 0.9], [0.6, 0.5], [0.7, 0.8])
+    assert len(plotting.plot_dropout({"p=0": history}).axes) == 2
