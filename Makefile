@@ -1,7 +1,8 @@
 # One install command for the README, CI and everyone: `make install` (a venv in .venv).
 # Offline machines: set COURSE_DATA_MIRROR to a folder holding MNIST/raw/*-ubyte first.
 
-PYTHON ?= python3.11
+# python3.11 when the machine has it (CI: its torch wheels are on local disk), else python3 (3.11 to 3.14).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 

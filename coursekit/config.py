@@ -94,6 +94,7 @@ _EXPERIMENTS = {
         "batch_size": _COUNT, "lr": _NUM, "num_probe": _COUNT,
     },
     "weight_decay": {
+        "num_inputs": _COUNT, "num_train": _COUNT, "num_test": _COUNT, "noise": _NUM,
         "num_epochs": _COUNT, "batch_size": _COUNT, "lr": _NUM, "lambd": _NUM,
     },
     "dropout": {

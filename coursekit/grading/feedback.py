@@ -18,11 +18,10 @@ from typing import Any
 
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
+from nbgrader.utils import is_grade, is_solution
 from nbformat.v4 import new_markdown_cell
 from traitlets import Bool, Unicode
 
-BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
-END_HIDDEN = "END HIDDEN TESTS"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -152,8 +151,7 @@ class HideHiddenTests(Preprocessor):
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], index: int
                         ) -> tuple[NotebookNode, dict]:
-        meta = _nbgrader(cell)
-        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+        if cell.cell_type != "code" or not is_grade(cell) or is_solution(cell):
             return cell, resources
         cell.source = remove_hidden_region(cell.source)
         for output in cell.get("outputs", []):
@@ -163,18 +161,20 @@ class HideHiddenTests(Preprocessor):
 
 
 def remove_hidden_region(source: str) -> str:
-    """The source without the lines from a BEGIN HIDDEN TESTS marker to its END marker."""
-    kept, hidden = [], False
-    for line in source.splitlines():
-        if BEGIN_HIDDEN in line:
-            hidden = True
-            indent = line[: len(line) - len(line.lstrip())]
-            kept.append(f"{indent}# （隐藏测试：评分时运行，代码不显示）")
-        elif END_HIDDEN in line:
-            hidden = False
-        elif not hidden:
-            kept.append(line)
-    return "\n".join(kept)
+    """The source without its hidden-test regions (nbgrader's own ClearHiddenTests parser, which
+    raises on a region without its END marker), a note standing where the first region was."""
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    clear = ClearHiddenTests()
+    cell = NotebookNode(cell_type="code", source=source, metadata={})
+    if not clear._remove_hidden_test_region(cell):
+        return source
+    original = source.split("\n")
+    begin = next(i for i, line in enumerate(original) if clear.begin_test_delimeter in line)
+    indent = original[begin][: len(original[begin]) - len(original[begin].lstrip())]
+    shown = cell.source.split("\n")
+    shown.insert(begin, f"{indent}# （隐藏测试：评分时运行，代码不显示）")
+    return "\n".join(shown)
 
 
 def write_failure_feedback(folder: Path, assignment: str, notebook: str, reason: str) -> Path:

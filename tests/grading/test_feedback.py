@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from coursekit.grading.feedback import HideHiddenTests, SummarizeGrades, part_label, remove_hidden_region, student_message
@@ -32,6 +33,11 @@ def test_hidden_region_is_replaced_by_a_note():
     assert "secret_case" not in shown and "HIDDEN" not in shown
     assert "    # （隐藏测试：评分时运行，代码不显示）" in shown.splitlines()
     assert shown.splitlines()[2] == '    assert_close("f(x)", f(x), 2 * x, x)'
+
+
+def test_a_hidden_region_without_its_end_marker_stops_feedback_as_nbgrader_does():
+    with pytest.raises(RuntimeError, match="No end hidden tests"):
+        remove_hidden_region(TEST_SOURCE.replace("    ### END HIDDEN TESTS", ""))
 
 
 def test_tracebacks_of_test_cells_become_their_message():
