@@ -82,18 +82,23 @@ def assert_close(what: str, got: Any, expected: torch.Tensor, x: torch.Tensor, h
     default_rtol, default_atol = TOLERANCES.get(expected.dtype, (1e-5, 1e-6))
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
-    got_d, exp_d, x_d = got.detach().cpu(), expected.detach().cpu(), x.detach().cpu()
+    got_d, exp_d = got.detach().cpu(), expected.detach().cpu()
+    x_flat = x.detach().cpu().reshape(-1) if x.numel() == exp_d.numel() else None
+
+    def where(i: int) -> str:  # an element of the output named by its input, when there is one per element
+        return f"在 x = {x_flat[i].item():.6g} 处" if x_flat is not None else f"在第 {i} 个元素处"
+
     bad_finite = torch.isfinite(exp_d) & ~torch.isfinite(got_d)
     if bad_finite.any():
         i = int(bad_finite.reshape(-1).nonzero()[0])
-        fail(f"{what} 在 x = {x_d.reshape(-1)[i].item():.6g} 处得到 {got_d.reshape(-1)[i].item()}，"
+        fail(f"{what} {where(i)}得到 {got_d.reshape(-1)[i].item()}，"
              f"而正确值是有限数 {exp_d.reshape(-1)[i].item():.6g}（输入 {inputs}）。"
              f"提示：exp 对很大的正数会溢出成 inf，inf/inf 得到 nan；改写成只对非正数求 exp 的数值稳定形式。"
              + (f" {hint}" if hint else ""))
     if not torch.allclose(got_d, exp_d, rtol=rtol, atol=atol, equal_nan=True):
         diff = (got_d - exp_d).abs().nan_to_num(nan=float("inf")).reshape(-1)
         i = int(diff.argmax())
-        fail(f"{what} 的结果不对：在 x = {x_d.reshape(-1)[i].item():.6g} 处期望 "
+        fail(f"{what} 的结果不对：{where(i)}期望 "
              f"{exp_d.reshape(-1)[i].item():.8g}，得到 {got_d.reshape(-1)[i].item():.8g}"
              f"（输入 {inputs}；容差 rtol={rtol:g}, atol={atol:g}）。" + (f"提示：{hint}" if hint else ""))
 

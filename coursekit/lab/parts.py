@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from coursekit.lab.checks import CheckFailed, TOLERANCES, forbidden_globals, record_builtin_calls, short
+from coursekit.lab.checks import CheckFailed, assert_close, forbidden_globals, record_builtin_calls, short
 from coursekit.lab.spec import (KEEP_RATE_TOLERANCE, MIN_DEAD_RELU_UNITS, PARTS, VANISHING_RATIO, WEIGHT_NORM_SHRINK,
                             Part)
 
@@ -302,31 +302,11 @@ def _describe_bad(what: str, got: Any, inputs: str) -> str | None:
 
 
 def _compare(what: str, got: Any, expected: torch.Tensor, x: torch.Tensor, hint: str = "") -> None:
-    """`got` must be a tensor like `expected` (shape, dtype) and equal to it within the dtype's tolerance."""
-    inputs = short(x)
-    bad = _describe_bad(what, got, inputs)
+    """`got` must be a plain tensor like `expected` (shape, dtype) and equal to it within the dtype's tolerance."""
+    bad = _describe_bad(what, got, short(x))
     if bad:
         _fail(bad)
-    if tuple(got.shape) != tuple(expected.shape):
-        _fail(f"{what} 输出的形状不对：输入 {inputs}，期望形状 {tuple(expected.shape)}，得到 {tuple(got.shape)}。")
-    if got.dtype != expected.dtype:
-        _fail(f"{what} 改变了 dtype：输入 {inputs}，期望 {expected.dtype}，得到 {got.dtype}。"
-              f"提示：用 torch.zeros_like(x) 或 .to(x.dtype)，不要让 Python 常数产生默认的 float32。")
-    rtol, atol = TOLERANCES.get(expected.dtype, (1e-5, 1e-6))
-    expected = expected.detach().cpu()
-    x_flat = x.detach().cpu().reshape(-1) if x.numel() == expected.numel() else None
-    bad_finite = torch.isfinite(expected) & ~torch.isfinite(got)
-    where = (lambda i: f"在 x = {x_flat[i].item():.6g} 处" if x_flat is not None else f"在第 {i} 个元素处")
-    if bad_finite.any():
-        i = int(bad_finite.reshape(-1).nonzero()[0])
-        _fail(f"{what} {where(i)}得到 {got.reshape(-1)[i].item()}，而正确值是有限数 {expected.reshape(-1)[i].item():.6g}"
-              f"（输入 {inputs}）。提示：exp 对很大的正数会溢出成 inf，inf/inf 得到 nan；改写成只对非正数求 exp 的数值稳定形式。"
-              + (f" {hint}" if hint else ""))
-    if not torch.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True):
-        diff = (got - expected).abs().nan_to_num(nan=float("inf")).reshape(-1)
-        i = int(diff.argmax())
-        _fail(f"{what} 的结果不对：{where(i)}期望 {expected.reshape(-1)[i].item():.8g}，得到 {got.reshape(-1)[i].item():.8g}"
-              f"（输入 {inputs}；容差 rtol={rtol:g}, atol={atol:g}）。" + (f"提示：{hint}" if hint else ""))
+    assert_close(what, got, expected, x, hint=hint)
 
 
 def _unchanged(what: str, before: torch.Tensor, after: Any) -> None:

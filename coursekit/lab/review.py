@@ -320,14 +320,19 @@ def forbidden_by_definition(source: str, todo: str) -> dict[str, str]:
     return {name: describe(found) for name, found in by_definition(source, review(source, todo=todo)).items()}
 
 
+def _parsed(sources: list[str]):
+    """The syntax trees of the sources that parse (a cell that does not parse binds and reads nothing)."""
+    for source in sources:
+        try:
+            yield ast.parse(python_source(source))
+        except (SyntaxError, ValueError):
+            continue
+
+
 def graded_results(graded_sources: list[str], defined: frozenset[str]) -> frozenset[str]:
     """Names the graded cells assign at their top level (the experiments' results, their settings)."""
     names: set[str] = set()
-    for source in graded_sources:
-        try:
-            tree = ast.parse(python_source(source))
-        except (SyntaxError, ValueError):
-            continue
+    for tree in _parsed(graded_sources):
         for statement in tree.body:
             if isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
@@ -338,13 +343,9 @@ def graded_results(graded_sources: list[str], defined: frozenset[str]) -> frozen
 def protected_names(graded_sources: list[str], defined: frozenset[str]) -> frozenset[str]:
     """Names the graded cells read without binding them, except the student's own definitions:
     the names an answer cell may not rebind (``check``, ``session``, ``torch``, ``DropoutCNN`` ...)."""
+    import builtins
     names: set[str] = set()
-    for source in graded_sources:
-        try:
-            tree = ast.parse(python_source(source))
-        except (SyntaxError, ValueError):
-            continue
+    for tree in _parsed(graded_sources):
         names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} \
             - _bound_names(tree)
-    import builtins
     return frozenset(names - defined - set(dir(builtins)))
