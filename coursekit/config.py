@@ -86,11 +86,11 @@ _NUM = ((int, float), "a number")
 _COUNT = (int, "a whole number")
 _EXPERIMENTS = {
     "vanishing": {
-        "num_layers": _COUNT, "num_train": _COUNT, "num_epochs": _COUNT,
+        "num_layers": _COUNT, "num_hiddens": _COUNT, "num_train": _COUNT, "num_epochs": _COUNT,
         "batch_size": _COUNT, "lr": _NUM,
     },
     "relu_death": {
-        "num_layers": _COUNT, "num_train": _COUNT, "num_epochs": _COUNT,
+        "num_layers": _COUNT, "num_hiddens": _COUNT, "num_train": _COUNT, "num_epochs": _COUNT,
         "batch_size": _COUNT, "lr": _NUM, "num_probe": _COUNT,
     },
     "weight_decay": {

@@ -14,8 +14,10 @@ from typing import Any
 
 import torch
 
-#: (rtol, atol) used with torch.allclose, per dtype.
-TOLERANCES = {torch.float32: (1e-5, 1e-6), torch.float64: (1e-9, 1e-12)}
+from coursekit.lab.spec import TOLERANCES as SPEC_TOLERANCES
+
+#: (rtol, atol) used with torch.allclose, per dtype (the values live in coursekit.lab.spec).
+TOLERANCES = {getattr(torch, name): values for name, values in SPEC_TOLERANCES.items()}
 
 
 class CheckFailed(AssertionError):

@@ -86,7 +86,7 @@ def run_gradient_vanishing(network_cls: Callable[..., nn.Module], train: Tensors
     layer_names: list[str] = []
     loss_fn = nn.CrossEntropyLoss()
     for activation in activations:
-        model = network_cls(784, 10, activation, settings["num_layers"])
+        model = network_cls(784, 10, activation, settings["num_layers"], settings["num_hiddens"])
         init_parameters(model, generator(seed), init).to(device)
         layer_names = [name for name, _ in forward_linears(model)]
         optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
@@ -145,12 +145,13 @@ class DeathResult:
     fractions: dict[str, list[list[float]]]
     final_loss: dict[str, float]
     num_layers: int
+    num_hiddens: int = 100
 
     def final(self, activation: str) -> list[float]:
         return self.fractions[activation][-1]
 
-    def final_dead_units(self, activation: str, units_per_layer: int = 100) -> int:
-        return round(sum(f * units_per_layer for f in self.final(activation)))
+    def final_dead_units(self, activation: str) -> int:
+        return round(sum(f * self.num_hiddens for f in self.final(activation)))
 
 
 def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, settings: dict[str, Any],
@@ -161,9 +162,9 @@ def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, settin
     X, y = train[0][:n], train[1][:n]
     probe = flatten(train[0][-settings["num_probe"]:]).to(device)  # fixed, never trained on
     loss_fn = nn.CrossEntropyLoss()
-    result = DeathResult({}, {}, {}, settings["num_layers"] + 1)
+    result = DeathResult({}, {}, {}, settings["num_layers"] + 1, settings["num_hiddens"])
     for activation in activations:
-        model = network_cls(784, 10, activation, settings["num_layers"])
+        model = network_cls(784, 10, activation, settings["num_layers"], settings["num_hiddens"])
         init_parameters(model, generator(seed)).to(device)
         optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
         num_epochs = settings["num_epochs"]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 #: (128, 256) with t = 0.02: n = 32768, <= 8.4e-12; (8, 32, 32) with t = 0.035: n = 8192, <= 3.9e-9.
 #: Over every statistical test of the dropout parts a correct answer fails with probability < 1e-7.
 KEEP_RATE_TOLERANCE = {(128, 256): 0.02, (8, 32, 32): 0.035}
+#: (rtol, atol) of every comparison with a reference (torch.allclose), per dtype.
+TOLERANCES = {"float32": (1e-5, 1e-6), "float64": (1e-9, 1e-12)}
 #: The experiments' thresholds (stated in the notebook next to each experiment).
 VANISHING_RATIO = 100        # ReLU's input-layer gradient >= 100 x sigmoid's
 MIN_DEAD_RELU_UNITS = 3      # at the large learning rate, at least 3 ReLU units die

@@ -20,14 +20,14 @@ class Network(nn.Module):
 
     ACTS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
 
-    def __init__(self, input_dim, output_dim, activation_name, num_layers=2, hidden_first=False):
+    def __init__(self, input_dim, output_dim, activation_name, num_layers=2, num_hiddens=100, hidden_first=False):
         super().__init__()
         if hidden_first:  # the lab's original class registered its hidden layers before the input layer
-            self.layers = nn.ModuleList([nn.Linear(100, 100) for _ in range(num_layers)])
-        self.input_layer = nn.Linear(input_dim, 100)
+            self.layers = nn.ModuleList([nn.Linear(num_hiddens, num_hiddens) for _ in range(num_layers)])
+        self.input_layer = nn.Linear(input_dim, num_hiddens)
         if not hidden_first:
-            self.layers = nn.ModuleList([nn.Linear(100, 100) for _ in range(num_layers)])
-        self.output_layer = nn.Linear(100, output_dim)
+            self.layers = nn.ModuleList([nn.Linear(num_hiddens, num_hiddens) for _ in range(num_layers)])
+        self.output_layer = nn.Linear(num_hiddens, output_dim)
         self.activation = self.ACTS[activation_name]
 
     def forward(self, X):
@@ -90,13 +90,13 @@ def test_from_scratch_penalty_and_optimizer_weight_decay_are_the_same_rule():
 def test_vanishing_and_death_on_real_mnist(data_root):
     train = load_mnist(train=True, root=data_root)
     vanishing = E.run_gradient_vanishing(
-        Network, train, {"num_layers": 6, "num_train": 512, "num_epochs": 1, "batch_size": 64, "lr": 0.01},
+        Network, train, {"num_layers": 6, "num_hiddens": 100, "num_train": 512, "num_epochs": 1, "batch_size": 64, "lr": 0.01},
         seed=0, device=torch.device("cpu"))
     assert vanishing.layer_names[0] == "input" and len(vanishing.layer_names) == 8
     assert vanishing.grad_means["relu"].shape == (8, 8)  # 8 steps x 8 weight matrices
     assert vanishing.first_layer_mean("sigmoid") * 100 < vanishing.first_layer_mean("relu")
     death = E.run_relu_death(
-        Network, train, {"num_layers": 2, "num_train": 2048, "num_epochs": 1, "batch_size": 64, "lr": 0.6,
+        Network, train, {"num_layers": 2, "num_hiddens": 100, "num_train": 2048, "num_epochs": 1, "batch_size": 64, "lr": 0.6,
                          "num_probe": 512}, seed=0, device=torch.device("cpu"))
     assert death.steps["relu"][0] == 0 and death.steps["relu"][-1] == 32
     assert death.final_dead_units("tanh") == 0 and death.final_dead_units("relu") >= 3
