@@ -26,7 +26,8 @@ def test_readme_has_exactly_two_commands_demo_then_test():
 
 def planned(target: str) -> list[str]:
     """What `make TARGET` would run from scratch (make's dry run, every prerequisite remade)."""
-    result = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, check=True)
+    result = subprocess.run(["make", "-n", "-B", "--no-print-directory", target], cwd=ROOT, capture_output=True,
+                            text=True, check=True)  # (inside `make test`, make would name the folder it enters)
     return [line.strip() for line in result.stdout.splitlines() if line.strip() and not line.startswith("echo")]
 
 
