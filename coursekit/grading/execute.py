@@ -74,10 +74,14 @@ class GuardedExecute(Execute):
     # --- one notebook ---------------------------------------------------------------------
     def preprocess(self, nb, resources=None, km=None):
         self._stopped: str | None = None      # why the kernel can no longer run cells
-        self._tampered: list[str] | None = None
         self._output_bytes: dict[int, int] = {}
         self._judge = Judge()                  # imports torch while the kernel starts
-        self._tampered = self._judge.review(nb.cells) or None
+        self._tampered: list[str] | None = self._judge.review(nb.cells) or None
+        if self._tampered:
+            # Nothing will run: every cell gets its note without a kernel being started for it.
+            for index, cell in enumerate(nb.cells):
+                self.preprocess_cell(cell, resources, index)
+            return nb, resources
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):

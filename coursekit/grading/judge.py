@@ -76,7 +76,7 @@ class Judge:
         errors = [o for o in kept if o.get("output_type") == "error"]
         message = self._message(part, sent, errors)
         self._verdicts[gid] = message is None
-        cell.outputs = [o for o in kept if o is not None]
+        cell.outputs = kept
         if message is None:
             cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
                                              text=f"{NOTE_PREFIX} {part.title}：通过。\n"))
@@ -118,7 +118,7 @@ class Judge:
         return message
 
 
-def _keepable(output: NotebookNode) -> NotebookNode | None:
+def _keepable(output: NotebookNode) -> NotebookNode:
     """A kernel output as the graded cell keeps it: nbgrader zeroes a cell on any stderr text or
     numeric result, so those become plain text; the verdict is the judge's alone."""
     kind = output.get("output_type")

@@ -27,13 +27,15 @@ from typing import Any
 
 import torch
 
-from coursekit.lab.checks import CheckFailed, assert_close, forbidden_globals, record_builtin_calls, short
+from coursekit.lab.checks import (CheckFailed, assert_close, assert_tensor_like, assert_unchanged, forbidden_globals,
+                                  record_builtin_calls, short)
 from coursekit.lab.spec import (KEEP_RATE_TOLERANCE, MIN_DEAD_RELU_UNITS, PARTS, VANISHING_RATIO, WEIGHT_NORM_SHRINK,
                             Part)
 
 #: The display-data type that carries a measurement from the kernel to the grader.
 MIME = "application/vnd.coursekit.measurement+json"
 
+ACTIVATION_FUNCTIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
 ACTIVATION_REFERENCE = {"MyReLU": torch.relu, "MySigmoid": torch.sigmoid, "MyTanh": torch.tanh}
 HINTS = {
     ("MyReLU", "value"): "ReLU(x) = max(0, x)：负数变 0，正数不变。",
@@ -170,8 +172,6 @@ def _measure_forward(network_cls: type, grade_id: str, which: str) -> dict[str, 
     return {"outputs": outputs}
 
 
-ACTIVATION_FUNCTIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
-
 
 def _measure_backward(network_cls: type, grade_id: str, which: str) -> dict[str, Any]:
     def gradient():
@@ -205,7 +205,7 @@ def _measure_l2(fn: Callable, grade_id: str, which: str) -> dict[str, Any]:
 
 def _measure_dropout(fn: Callable, grade_id: str, which: str) -> dict[str, Any]:
     kind = PARTS[grade_id].kind
-    with record_builtin_calls(DROPOUT_TARGETS) as calls:
+    with record_builtin_calls("dropout") as calls:
         if kind in ("keep_rate", "scaling", "contract"):
             result: dict[str, Any] = {"outputs": [], "inputs_after": []}
             for p, X in cases(grade_id, which):
@@ -228,9 +228,6 @@ def _measure_dropout(fn: Callable, grade_id: str, which: str) -> dict[str, Any]:
                       "scalar": _call(lambda: fn(scalar.clone(), 0.5)), "errors": errors}
     result["builtin_calls"] = sorted(set(calls) | set(forbidden_globals(fn, "dropout")))
     return result
-
-
-DROPOUT_TARGETS = "dropout"
 
 
 def _measure_experiment(result: Any, grade_id: str, which: str) -> dict[str, Any]:
@@ -309,12 +306,6 @@ def _compare(what: str, got: Any, expected: torch.Tensor, x: torch.Tensor, hint:
     assert_close(what, got, expected, x, hint=hint)
 
 
-def _unchanged(what: str, before: torch.Tensor, after: Any) -> None:
-    if not isinstance(after, torch.Tensor) or not torch.equal(before, after):
-        _fail(f"{what} 修改了传入的张量（原地操作）。调用前 {short(before)}，调用后 {short(after)}。"
-              f"提示：不要写 x[...] = ... 或 x.mul_() 这类原地操作，应返回一个新张量。")
-
-
 def _no_builtin(what: str, calls: list[str], allowed: str) -> None:
     if calls:
         _fail(f"{what} 调用了 PyTorch 现成的实现（{', '.join(calls)}）。{allowed}所以这一部分不得分。")
@@ -334,7 +325,7 @@ def _judge_activation(part: Part, data: dict[str, Any], which: str) -> None:
     for x, got, after in zip(cases(part.grade_id, which), data["outputs"], data["inputs_after"], strict=True):
         expected = _reference_derivative(reference, x) if derivative else reference(x)
         _compare(what, got, expected, x, HINTS[(name, part.kind)])
-        _unchanged(f"{name}.{'derivative' if derivative else '__call__'}", x, after)
+        assert_unchanged(f"{name}.{'derivative' if derivative else '__call__'}", x, after)
 
 
 def _reference_forward(layers: int, seed: int, name: str) -> torch.Tensor:
@@ -372,7 +363,7 @@ def _judge_l2(part: Part, data: dict[str, Any], which: str) -> None:
                                      strict=True):
         _compare("l2_penalty(w)", value, (w ** 2).sum() / 2, w,
                  "L2 惩罚是所有元素平方和的一半，返回一个 0 维张量：torch.sum(w ** 2) / 2。")
-        _unchanged("l2_penalty", w, after)
+        assert_unchanged("l2_penalty", w, after)
         _compare("l2_penalty 对 w 的梯度", grad, w, w, "½·Σw² 对 w 的梯度就是 w 本身；如果得到 2w，说明少了 1/2。")
 
 
@@ -380,9 +371,7 @@ def _dropout_output(what: str, got: Any, X: torch.Tensor) -> torch.Tensor:
     bad = _describe_bad(what, got, short(X))
     if bad:
         _fail(bad)
-    if tuple(got.shape) != tuple(X.shape) or got.dtype != X.dtype:
-        _fail(f"{what} 应返回与 X 形状、dtype 都相同的张量：期望 {tuple(X.shape)}、{X.dtype}，"
-              f"得到 {tuple(got.shape)}、{got.dtype}。")
+    assert_tensor_like(what, got, X, short(X))
     return got
 
 
@@ -393,7 +382,7 @@ def _judge_dropout(part: Part, data: dict[str, Any], which: str) -> None:
             what = f"dropout_layer(X, {p})（X 形状 {tuple(X.shape)}、{str(X.dtype).removeprefix('torch.')}）"
             if part.kind == "contract":
                 _dropout_output(what, got, X)
-                _unchanged("dropout_layer", X, after)
+                assert_unchanged("dropout_layer", X, after)
                 continue
             out = _dropout_output(what, got, X)
             kept = out != 0
