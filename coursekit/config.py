@@ -99,7 +99,7 @@ _EXPERIMENTS = {
     },
     "dropout": {
         "num_train": _COUNT, "num_test": _COUNT, "num_epochs": _COUNT,
-        "batch_size": _COUNT, "lr": _NUM, "p": _NUM,
+        "batch_size": _COUNT, "lr": _NUM, "dropout1": _NUM, "dropout2": _NUM,
         "num_evals": (int, "a whole number of evaluated epochs (0 = every epoch)"),
     },
 }
@@ -342,9 +342,10 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
                           f"got {default_profile!r}.")
     profiles = {name: Profile(name=name, **profiles_raw[name]) for name in PROFILE_NAMES}
     for profile in profiles.values():
-        p = profile.dropout["p"]
-        if not 0 <= p < 1:
-            raise ConfigError(f"{path}: key 'profiles.{profile.name}.dropout.p' must be in [0, 1), got {p}.")
+        for key in ("dropout1", "dropout2"):
+            p = profile.dropout[key]
+            if not 0 <= p < 1:
+                raise ConfigError(f"{path}: key 'profiles.{profile.name}.dropout.{key}' must be in [0, 1), got {p}.")
         for p in profile.lectures["sweep"]["ps"]:
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
                 raise ConfigError(f"{path}: key 'profiles.{profile.name}.lectures.sweep.ps' must hold "

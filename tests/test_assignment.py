@@ -71,14 +71,14 @@ def test_manual_answers_are_markdown_with_rubric():
 
 
 def test_solution_cells_are_the_student_tasks():
-    tasks = {"activations", "network", "l2_penalty", "dropout_layer"}
+    tasks = {"activations", "network", "dead_units", "l2_penalty", "dropout_layer"}
     code_solutions = {nbgrader(c)["grade_id"] for c in SOURCE.cells
                       if nbgrader(c).get("solution") and c.cell_type == "code"}
     assert code_solutions == tasks
     namespace: dict = {}
     exec("import torch\nfrom torch import nn\n" + "\n".join(  # the answers are plain, importable Python
         solution_text(c.source) for c in SOURCE.cells if nbgrader(c).get("grade_id") in tasks), namespace)
-    for name in ("MyReLU", "MySigmoid", "MyTanh", "Network", "l2_penalty", "dropout_layer"):
+    for name in ("MyReLU", "MySigmoid", "MyTanh", "Network", "dead_unit_fraction", "l2_penalty", "dropout_layer"):
         assert name in namespace
 
 
@@ -91,7 +91,7 @@ def test_every_section_of_the_lab_is_there():
         assert needle in text, needle
 
 
-@pytest.mark.parametrize("gid", ["activations", "network", "l2_penalty", "dropout_layer"])
+@pytest.mark.parametrize("gid", ["activations", "network", "dead_units", "l2_penalty", "dropout_layer"])
 def test_release_stub_raises_not_implemented(gid):
     release = nbformat.read(CONFIG.directory("release") / "lab2" / LAB2.notebook, as_version=4)
     cell = next(c for c in release.cells if nbgrader(c).get("grade_id") == gid)
@@ -125,3 +125,20 @@ def readme_points() -> dict[str, int]:
 
 def test_readme_points_table_agrees_with_course_toml_and_the_notebook():
     assert readme_points() == LAB2.points
+
+
+def test_each_experiment_shows_how_it_measures_and_ends_with_an_exploration():
+    """Four experiments: each section shows the package code that measures it (show_code) and has one
+    exploration cell the student edits, which nbgrader neither locks nor runs while grading."""
+    shown = [c for c in SOURCE.cells if c.cell_type == "code" and c.source.startswith("show_code(")]
+    assert len(shown) == 4 and all(nbgrader(c).get("locked") for c in shown)
+    explorations = [c for c in SOURCE.cells if c.cell_type == "code" and c.source.startswith("# 探索")]
+    assert len(explorations) == 4
+    for cell in explorations:
+        assert not nbgrader(cell), "an exploration cell is the student's to change"
+        assert "？" in cell.source, "it asks a question"
+    from coursekit.lab import experiments, training
+    for cell in shown:  # every function shown exists in the package
+        for name in cell.source.removeprefix("show_code(").rstrip(")").split(", "):
+            module, function = name.split(".")
+            assert callable(getattr({"experiments": experiments, "training": training}[module], function))

@@ -142,6 +142,8 @@ GOLDEN_SAMPLES = (
                                               "return torch.tanh(x)")}),
     Sample("forward_skips_first_activation", "Network.forward applies no activation after the input layer",
            edits={"network": replace_once("h = self.activation(self.input_layer(X))", "h = self.input_layer(X)")}),
+    Sample("dead_units_any", "dead_unit_fraction counts a unit as dead when it outputs 0 on any probe image",
+           edits={"dead_units": replace_once(".all(dim=0)", ".any(dim=0)")}),
     Sample("l2_without_half", "l2_penalty returns the sum of squares without the 1/2",
            edits={"l2_penalty": replace_once("return torch.sum(w.pow(2)) / 2", "return torch.sum(w.pow(2))")}),
     Sample("dropout_no_scaling", "dropout_layer forgets the 1/(1-p) scaling",
@@ -176,9 +178,11 @@ GOLDEN_SAMPLES = (
                                           "        for layer in self.layers:\n"
                                           "            h = self.activation(layer(h))\n"
                                           "        return self.output_layer(h)", "raise NotImplementedError()")}),
+    Sample("unfinished_dead_units", "dead_unit_fraction left unfinished",
+           edits={"dead_units": replace_once("return (H == 0).all(dim=0).float().mean()", "raise NotImplementedError()")}),
     Sample("unfinished_l2", "l2_penalty left unfinished",
            edits={"l2_penalty": replace_once("return torch.sum(w.pow(2)) / 2", "raise NotImplementedError()")}),
     Sample("unfinished_dropout", "dropout_layer left unfinished (the released stub)",
-           fill=frozenset({"activations", "network", "l2_penalty", "answer_q1", "answer_q2", "answer_q3", "answer_q4",
+           fill=frozenset({"activations", "network", "dead_units", "l2_penalty", "answer_q1", "answer_q2", "answer_q3", "answer_q4",
                            "answer_q5"})),
 )

@@ -28,13 +28,15 @@ Tensors = tuple[torch.Tensor, torch.Tensor]
 # --- 1. gradient vanishing --------------------------------------------------------------
 
 def forward_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
-    """The Linear layers of a lab `Network` in forward order: input, hidden..., output.
+    """The Linear layers of a lab `Network` in forward order, named by their attributes:
+    ``input_layer``, ``layers[0]``, ..., ``output_layer``.
 
+    The k-th Linear's activated output is the k-th hidden layer ``hk`` (:func:`hidden_outputs`).
     Taken from the attributes, not from registration order, so that a class that creates
     its hidden layers before its input layer is still read in the order data flows.
     """
-    hidden = [(f"hidden{i + 1}", layer) for i, layer in enumerate(model.layers)]
-    return [("input", model.input_layer), *hidden, ("output", model.output_layer)]
+    hidden = [(f"layers[{i}]", layer) for i, layer in enumerate(model.layers)]
+    return [("input_layer", model.input_layer), *hidden, ("output_layer", model.output_layer)]
 
 
 def weight_gradient_means(model: nn.Module) -> torch.Tensor:
@@ -114,10 +116,11 @@ def run_gradient_vanishing(network_cls: Callable[..., nn.Module], train: Tensors
 
 @torch.no_grad()
 def hidden_outputs(model: nn.Module, X: torch.Tensor) -> list[torch.Tensor]:
-    """The activations (not the pre-activations) of every hidden layer of a lab `Network`.
+    """The hidden layers h1, h2, ... of a lab `Network`: each Linear's output after the activation.
 
-    Each layer is fed the previous layer's *activated* output, exactly as in the forward
-    pass: input layer -> activation -> each hidden layer -> activation.
+    h1 = activation(input_layer(X)), h2 = activation(layers[0](h1)), ...: each layer is fed the
+    previous layer's *activated* output, exactly as in the forward pass. Each has shape
+    (len(X), num_hiddens).
     """
     h = model.activation(model.input_layer(X))
     outputs = [h]
@@ -132,13 +135,38 @@ def dead_fractions(model: nn.Module, probe: torch.Tensor) -> list[float]:
     return [float((h == 0).all(dim=0).float().mean()) for h in hidden_outputs(model, probe)]
 
 
+#: The activation's slope at a unit, from the unit's output h, as a fraction of its largest slope:
+#: ReLU 1 where h > 0 else 0; tanh 1 - h^2; sigmoid h(1 - h) / (1/4).
+SLOPE_FROM_OUTPUT: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": lambda h: (h > 0).to(h.dtype),
+    "tanh": lambda h: 1 - h * h,
+    "sigmoid": lambda h: 4 * h * (1 - h),
+}
+#: Below this share of its largest slope, an activation passes (almost) no gradient back.
+FLAT_SLOPE = 0.01
+
+
+def flat_shares(outputs: Sequence[torch.Tensor], activation: str) -> list[float]:
+    """Per hidden layer, the share (0..1) of (probe image, unit) pairs where the activation is flat.
+
+    Flat means a slope below FLAT_SLOPE of the activation's largest: for ReLU an output of 0, for
+    tanh |h| > 0.995 (saturated). Such a unit passes no gradient back for that image. A dead ReLU
+    unit is flat on every image; a saturated tanh unit is flat only on some and may recover.
+    """
+    slope = SLOPE_FROM_OUTPUT[activation]
+    return [float((slope(h) < FLAT_SLOPE).float().mean()) for h in outputs]
+
+
 @dataclass
 class DeathResult:
     """Dead-unit fractions through training.
 
     steps[act] lists the training steps at which the probe was measured (0 = before
-    training); fractions[act][i] holds one fraction in [0, 1] per hidden layer at steps[act][i].
-    final_loss[act] is the last training batch's loss (nan if training diverged).
+    training); fractions[act][i] holds one fraction in [0, 1] per hidden layer (h1, h2, ...) at
+    steps[act][i]. final_loss[act] is the last training batch's loss (nan if training diverged).
+    After training: probe_outputs[act] holds each hidden layer's outputs on the probe images
+    (to count dead units with your own function); flat[act] the share of flat (probe image, unit)
+    pairs per hidden layer (:func:`flat_shares`).
     """
 
     steps: dict[str, list[int]]
@@ -146,6 +174,12 @@ class DeathResult:
     final_loss: dict[str, float]
     num_layers: int
     num_hiddens: int = 100
+    probe_outputs: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    flat: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [f"h{k + 1}" for k in range(self.num_layers)]
 
     def final(self, activation: str) -> list[float]:
         return self.fractions[activation][-1]
@@ -154,13 +188,18 @@ class DeathResult:
         return round(sum(f * self.num_hiddens for f in self.final(activation)))
 
 
-def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, settings: dict[str, Any],
-                   *, seed: int, device: torch.device, activations: Sequence[str] = ("relu", "tanh"),
-                   measurements: int = 16) -> DeathResult:
-    """Train with a large learning rate and watch how many hidden units stop responding."""
+def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, held_out: Tensors,
+                   settings: dict[str, Any], *, seed: int, device: torch.device,
+                   activations: Sequence[str] = ("relu", "tanh"), measurements: int = 16) -> DeathResult:
+    """Train with a large learning rate and watch how many hidden units stop responding.
+
+    The probe is the first ``num_probe`` images of `held_out` (the test set): images the
+    network never trains on, at every profile. Networks start from PyTorch's default
+    initialisation (:func:`init_parameters`, scheme "default").
+    """
     n = settings["num_train"]
     X, y = train[0][:n], train[1][:n]
-    probe = flatten(train[0][-settings["num_probe"]:]).to(device)  # fixed, never trained on
+    probe = flatten(held_out[0][: settings["num_probe"]]).to(device)
     loss_fn = nn.CrossEntropyLoss()
     result = DeathResult({}, {}, {}, settings["num_layers"] + 1, settings["num_hiddens"])
     for activation in activations:
@@ -184,6 +223,10 @@ def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, settin
         result.steps[activation] = steps
         result.fractions[activation] = fractions
         result.final_loss[activation] = loss.item()
+        outputs = [h.cpu() for h in hidden_outputs(model, probe)]
+        result.probe_outputs[activation] = outputs
+        if activation in SLOPE_FROM_OUTPUT:
+            result.flat[activation] = flat_shares(outputs, activation)
     return result
 
 
@@ -213,12 +256,15 @@ def synthetic_regression(d: int = 200, n_train: int = 20, n_test: int = 100, noi
 
 @dataclass
 class RegressionRun:
-    """Loss curves (one value per epoch) and the final weight norm of one regression run."""
+    """Loss curves (one value per epoch), the final weights and their norm of one regression run."""
 
     label: str
     train_loss: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     weight_norm: float = math.nan
+    weights: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    init: str = "default"
+    lambd: float = 0.0
 
     @property
     def gap(self) -> float:
@@ -228,16 +274,26 @@ class RegressionRun:
 
 def train_regression(data: RegressionData, settings: dict[str, Any], *, lambd: float, seed: int,
                      penalty: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                     label: str = "") -> RegressionRun:
+                     label: str = "", init: str = "default") -> RegressionRun:
     """Fit a linear model with SGD on the squared loss.
 
     With `penalty` (the student's ``l2_penalty``), the loss is
     ``mse + lambd * penalty(w)`` (the from-scratch version). Without it, the optimizer's
     ``weight_decay=lambd`` is applied to the weight only, never the bias (the concise
     version). Both are the same update rule.
+
+    init "default" starts from PyTorch's initialisation (random weights, ||w|| about 0.58 for
+    d = 200); "zero" from w = 0, b = 0. Gradient descent never changes w in the directions the
+    training inputs do not span, so with lambd = 0 whatever the initialisation put there stays.
     """
+    if init not in ("default", "zero"):
+        raise ValueError(f"unknown init {init!r}: use 'default' or 'zero'")
     d = data.X_train.shape[1]
     net = init_parameters(nn.Linear(d, 1), generator(seed))
+    if init == "zero":
+        with torch.no_grad():
+            net.weight.zero_()
+            net.bias.zero_()
     mse = nn.MSELoss()
     if penalty is None:
         optimizer = torch.optim.SGD([
@@ -247,7 +303,7 @@ def train_regression(data: RegressionData, settings: dict[str, Any], *, lambd: f
     else:
         optimizer = torch.optim.SGD(net.parameters(), lr=settings["lr"])
     gen = generator(seed + 1)
-    run = RegressionRun(label or (f"λ={lambd:g}"))
+    run = RegressionRun(label or f"{init} init, λ={lambd:g}", init=init, lambd=lambd)
     for _ in range(settings["num_epochs"]):
         for X_batch, y_batch in iterate_batches(data.X_train, data.y_train, settings["batch_size"], generator=gen):
             optimizer.zero_grad(set_to_none=True)
@@ -259,30 +315,50 @@ def train_regression(data: RegressionData, settings: dict[str, Any], *, lambd: f
         with torch.no_grad():
             run.train_loss.append(float(mse(net(data.X_train), data.y_train)))
             run.test_loss.append(float(mse(net(data.X_test), data.y_test)))
-    run.weight_norm = float(net.weight.detach().norm())
+    run.weights = net.weight.detach().flatten().clone()
+    run.weight_norm = float(run.weights.norm())
     return run
+
+
+def run_weight_decay(data: RegressionData, settings: dict[str, Any], *, penalty: Callable[[torch.Tensor], torch.Tensor],
+                     seed: int) -> dict[str, RegressionRun]:
+    """The lab's three runs: the default initialisation without a penalty; w = 0 without a penalty (the fair
+    baseline: nothing left over from the initialisation); w = 0 with ``lambd * penalty(w)`` (the student's
+    ``l2_penalty``, lambd from the profile)."""
+    lambd = settings["lambd"]
+    return {
+        "default init": train_regression(data, settings, lambd=0.0, seed=seed, label="default init, λ=0"),
+        "zero init": train_regression(data, settings, lambd=0.0, seed=seed, init="zero", label="w=0 init, λ=0"),
+        "zero init, L2": train_regression(data, settings, lambd=lambd, seed=seed, init="zero", penalty=penalty,
+                                          label=f"w=0 init, λ={lambd:g} (l2_penalty)"),
+    }
 
 
 # --- 4. dropout -------------------------------------------------------------------------------
 
-def run_dropout(make_model: Callable[[float], nn.Module], train: Tensors, test: Tensors,
-                settings: dict[str, Any], *, seed: int, device: torch.device,
-                rates: Sequence[float] | None = None) -> dict[float, History]:
-    """Train the same CNN once per dropout rate (default: 0 and the profile's p).
+Rates = tuple[float, float]
 
-    `make_model(p)` builds the model (the notebook's CNN using the student's
-    ``dropout_layer``, or the concise ``nn.Dropout`` version). Every run starts from the
-    same initial weights and sees the batches in the same order. The profile's
-    `num_evals` (0 = every epoch) says how many epochs are evaluated.
+
+def run_dropout(make_model: Callable[[float, float], nn.Module], train: Tensors, test: Tensors,
+                settings: dict[str, Any], *, seed: int, device: torch.device,
+                rates: Sequence[Rates] | None = None) -> dict[Rates, History]:
+    """Train the same CNN once per pair of dropout rates (default: none, then the profile's).
+
+    A pair is (dropout1, dropout2): dropout1 on the flattened convolutional features (near the
+    input: lower), dropout2 on the fully connected hidden layer. `make_model(dropout1, dropout2)`
+    builds the model (the notebook's CNN using the student's ``dropout_layer``, or the concise
+    ``nn.Dropout`` version). Every run starts from the same initial weights and sees the batches
+    in the same order. The profile's `num_evals` (0 = every epoch) says how many epochs are
+    evaluated.
     """
-    rates = tuple(rates) if rates is not None else (0.0, settings["p"])
+    rates = tuple(rates) if rates is not None else ((0.0, 0.0), (settings["dropout1"], settings["dropout2"]))
     X_train, y_train = train[0][: settings["num_train"]], train[1][: settings["num_train"]]
     X_test, y_test = test[0][: settings["num_test"]], test[1][: settings["num_test"]]
     histories = {}
-    for p in rates:
-        model = init_parameters(make_model(p), generator(seed)).to(device)
-        histories[p] = train_classifier(
+    for pair in rates:
+        model = init_parameters(make_model(*pair), generator(seed)).to(device)
+        histories[pair] = train_classifier(
             model, (X_train, y_train), (X_test, y_test), num_epochs=settings["num_epochs"],
             lr=settings["lr"], batch_size=settings["batch_size"], seed=seed + 1,
-            num_evals=settings["num_evals"], desc=f"dropout p={p:g}")
+            num_evals=settings["num_evals"], desc=f"dropout {pair[0]:g}/{pair[1]:g}")
     return histories

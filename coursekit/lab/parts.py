@@ -29,8 +29,8 @@ import torch
 
 from coursekit.lab.checks import (CheckFailed, assert_close, assert_tensor_like, assert_unchanged, forbidden_globals,
                                   record_builtin_calls, short)
-from coursekit.lab.spec import (KEEP_RATE_TOLERANCE, MIN_DEAD_RELU_UNITS, PARTS, VANISHING_RATIO, WEIGHT_NORM_SHRINK,
-                            Part)
+from coursekit.lab.spec import (FRACTION_TOLERANCE, KEEP_RATE_TOLERANCE, MIN_DEAD_RELU_UNITS, PARTS, VANISHING_RATIO,
+                                WEIGHT_DECAY_TEST_GAIN, Part)
 
 #: The display-data type that carries a measurement from the kernel to the grader.
 MIME = "application/vnd.coursekit.measurement+json"
@@ -94,6 +94,38 @@ def _l2_inputs(cases: str) -> list[torch.Tensor]:
     return inputs
 
 
+def _hidden_layer(shape: tuple[int, int], dead: list[int], dtype: torch.dtype, seed: int, *, tanh: bool = False,
+                  alive_once: tuple[int, ...] = ()) -> torch.Tensor:
+    """Outputs of one hidden layer on a probe batch (rows: probe images, columns: units).
+
+    Units in `dead` output 0 on every row; units in `alive_once` output 0 on every row but one.
+    ReLU-like values are >= 0 with zeros scattered elsewhere; tanh-like values are in (-1, 1).
+    """
+    gen = _gen(seed)
+    z = torch.randn(shape, generator=gen, dtype=dtype)
+    H = torch.tanh(z) if tanh else torch.relu(z)
+    for unit in alive_once:
+        H[:, unit] = 0
+        H[int(torch.randint(shape[0], (1,), generator=gen)), unit] = 0.5
+    H[:, dead] = 0
+    return H
+
+
+def _dead_unit_cases(cases: str) -> list[torch.Tensor]:
+    """Visible: ReLU-like with dead and once-alive units, tanh-like (negative values), none dead.
+    Hidden: more shapes (never square, so rows and columns cannot be confused), float64, all dead, one row."""
+    inputs = [_hidden_layer((6, 5), [1, 3], torch.float32, 1, alive_once=(4,)),
+              _hidden_layer((4, 7), [2], torch.float64, 2, tanh=True),
+              _hidden_layer((3, 4), [], torch.float32, 3)]
+    if cases == "hidden":
+        inputs += [_hidden_layer((64, 100), [0, 7, 8, 50, 99], torch.float32, 4, alive_once=(10, 11, 12)),
+                   _hidden_layer((512, 100), list(range(0, 100, 9)), torch.float64, 5, alive_once=(1,)),
+                   _hidden_layer((10, 3), [0, 1, 2], torch.float32, 6),
+                   _hidden_layer((1, 8), [3], torch.float32, 7),
+                   _hidden_layer((20, 30), [5, 6], torch.float32, 8, tanh=True)]
+    return inputs
+
+
 def _dropout_input(shape: tuple[int, ...], dtype: torch.dtype, seed: int) -> torch.Tensor:
     """Values in [1, 2): an output element is 0 exactly when it was dropped."""
     return torch.rand(shape, generator=_gen(seed), dtype=dtype) + 1.0
@@ -115,6 +147,8 @@ def cases(grade_id: str, which: str) -> list[Any]:
         return [(name, layers, 100 * i + layers) for i, (name, layers) in enumerate(_network_cases(which))]
     if kind == "l2":
         return _l2_inputs(which)
+    if kind == "dead_units":
+        return _dead_unit_cases(which)
     if kind in ("keep_rate", "scaling"):
         return [(p, _dropout_input(shape, dtype, 1000 * i + 7)) for i, (p, shape, dtype)
                 in enumerate(_dropout_statistical_cases(which))]
@@ -203,6 +237,19 @@ def _measure_l2(fn: Callable, grade_id: str, which: str) -> dict[str, Any]:
     return {"values": values, "grads": grads, "inputs_after": after}
 
 
+def _measure_dead_units(fn: Callable, grade_id: str, which: str) -> dict[str, Any]:
+    outputs, after = [], []
+    for H in cases(grade_id, which):
+        copy = H.clone()
+
+        def answer(copy=copy):
+            out = fn(copy)  # a Python number is a fine answer too: recorded as a float64 tensor
+            return torch.tensor(float(out), dtype=torch.float64) if type(out) in (float, int) else out
+        outputs.append(_call(answer))
+        after.append(copy)
+    return {"outputs": outputs, "inputs_after": after}
+
+
 def _measure_dropout(fn: Callable, grade_id: str, which: str) -> dict[str, Any]:
     kind = PARTS[grade_id].kind
     with record_builtin_calls("dropout") as calls:
@@ -238,18 +285,18 @@ def _measure_experiment(result: Any, grade_id: str, which: str) -> dict[str, Any
     if kind == "death":
         return {"dead_units": {act: result.final_dead_units(act) for act in result.fractions}}
     if kind == "weight_decay":
-        runs = list(result.values())
-        return {"weight_norms": [run.weight_norm for run in runs], "gaps": [run.gap for run in runs],
-                "lambdas": [float(k) for k in result]}
+        return {"runs": [{"init": run.init, "lambd": float(run.lambd), "weight_norm": run.weight_norm,
+                          "test_loss": run.test_loss[-1] if run.test_loss else math.nan} for run in result.values()]}
     if kind == "dropout_experiment":
-        return {"gaps": [history.loss_gap() for history in result.values()], "rates": [float(k) for k in result]}
+        return {"gaps": [history.loss_gap() for history in result.values()],
+                "rates": [[float(p) for p in pair] for pair in result]}
     raise ValueError(kind)
 
 
 MEASURES = {"value": _measure_activation, "derivative": _measure_activation, "forward": _measure_forward,
             "backward": _measure_backward, "l2": _measure_l2, "keep_rate": _measure_dropout,
             "scaling": _measure_dropout, "edges": _measure_dropout, "fresh_masks": _measure_dropout,
-            "contract": _measure_dropout, "vanishing": _measure_experiment, "death": _measure_experiment,
+            "contract": _measure_dropout, "dead_units": _measure_dead_units, "vanishing": _measure_experiment, "death": _measure_experiment,
             "weight_decay": _measure_experiment, "dropout_experiment": _measure_experiment}
 
 
@@ -367,6 +414,36 @@ def _judge_l2(part: Part, data: dict[str, Any], which: str) -> None:
         _compare("l2_penalty 对 w 的梯度", grad, w, w, "½·Σw² 对 w 的梯度就是 w 本身；如果得到 2w，说明少了 1/2。")
 
 
+def _judge_dead_units(part: Part, data: dict[str, Any], which: str) -> None:
+    for H, got, after in zip(cases(part.grade_id, which), data["outputs"], data["inputs_after"], strict=True):
+        what = f"dead_unit_fraction(H)（H 形状 {tuple(H.shape)}：{H.shape[0]} 张探针图像 × {H.shape[1]} 个单元）"
+        bad = _describe_bad(what, got, short(H))
+        if bad:
+            _fail(bad.replace("应该返回一个 torch.Tensor", "应该返回一个数（0 维张量或 Python float）"))
+        if got.numel() != 1 or not torch.isfinite(got).all():
+            _fail(f"{what} 应返回一个 0 到 1 之间的数（0 维张量），得到 {short(got)}。")
+        value, expected = float(got), float((H == 0).all(dim=0).double().mean())
+        if abs(value - expected) > FRACTION_TOLERANCE:
+            _fail(f"{what} 应为 {expected:.4f}，得到 {value:.4f}。{_dead_unit_hint(H, value)}")
+        assert_unchanged("dead_unit_fraction", H, after)
+
+
+def _dead_unit_hint(H: torch.Tensor, value: float) -> str:
+    """Name the usual mistake when the wrong answer is what that mistake gives."""
+    zero = H == 0
+    mistakes = [
+        ((zero.double().mean()), "你算的是 H 中等于 0 的元素所占的比例；死亡单元要对每一张探针图像都输出 0（对行方向用 .all(dim=0)）。"),
+        ((zero.any(dim=0).double().mean()), "只要有一张图像输出 0 就算死亡是不对的：单元只是没被那张图激活，要对每一张都输出 0 才算。"),
+        ((zero.all(dim=1).double().mean()), "方向反了：行是探针图像，列是单元，所以沿第 0 维（dim=0）判断。"),
+        (((H <= 0).all(dim=0).double().mean()), "只有恰好输出 0 才算：tanh 这样的激活可以输出负数，那不是死亡。"),
+        ((zero.all(dim=0).double().sum()), "这是死亡单元的个数；要返回的是比例：个数除以单元总数 H.shape[1]。"),
+    ]
+    for wrong, hint in mistakes:
+        if abs(value - float(wrong)) <= FRACTION_TOLERANCE:
+            return hint
+    return "死亡单元：在所有探针图像上都输出 0 的单元（H 的一列全为 0）；返回它们占单元总数的比例。"
+
+
 def _dropout_output(what: str, got: Any, X: torch.Tensor) -> torch.Tensor:
     bad = _describe_bad(what, got, short(X))
     if bad:
@@ -440,25 +517,29 @@ def _judge_experiment(part: Part, data: dict[str, Any], which: str) -> None:
             _fail(f"用大学习率训练后，ReLU 网络只量到 {dead.get('relu', 0)} 个死亡单元，应至少 {MIN_DEAD_RELU_UNITS} 个"
                   f"（参考实现在每个随机种子下都至少有 7 个）。检查 MyReLU 是否对负输入输出 0，以及 Network.forward 是否逐层使用激活函数。")
     elif part.kind == "weight_decay":
-        (norm0, norm_reg), (gap0, gap_reg), lambd = data["weight_norms"], data["gaps"], data["lambdas"][-1]
-        _finite("权重衰减实验", [norm0, norm_reg, gap0, gap_reg])
-        if not norm_reg < WEIGHT_NORM_SHRINK * norm0:
-            _fail(f"λ = {lambd:g} 时 ‖w‖ = {norm_reg:.4f}，应不到 λ = 0 时（{norm0:.4f}）的 {WEIGHT_NORM_SHRINK:g} 倍。"
-                  f"检查 l2_penalty 是否真的对 w 求了平方和。")
-        if not gap_reg < gap0:
-            _fail(f"λ = {lambd:g} 时测试损失与训练损失之差（{gap_reg:.4f}）应小于 λ = 0 时（{gap0:.4f}）。")
+        runs = {(run["init"], run["lambd"] > 0): run for run in data["runs"]}
+        plain, penalised = runs[("zero", False)], runs[("zero", True)]
+        lambd = penalised["lambd"]
+        _finite("权重衰减实验", [plain["weight_norm"], penalised["weight_norm"], plain["test_loss"], penalised["test_loss"]])
+        if not penalised["weight_norm"] < plain["weight_norm"]:
+            _fail(f"从 w = 0 出发，λ = {lambd:g} 时 ‖w‖ = {penalised['weight_norm']:.4f}，应小于 λ = 0 时的 "
+                  f"{plain['weight_norm']:.4f}。检查 l2_penalty 是否真的对 w 求了平方和。")
+        if not penalised["test_loss"] <= WEIGHT_DECAY_TEST_GAIN * plain["test_loss"]:
+            _fail(f"从 w = 0 出发，λ = {lambd:g} 时的测试损失（{penalised['test_loss']:.4f}）应不超过 λ = 0 时"
+                  f"（{plain['test_loss']:.4f}）的 {WEIGHT_DECAY_TEST_GAIN:g} 倍（参考实现在 20 个随机种子下都不到 0.7 倍）。"
+                  f"检查 l2_penalty 的值和梯度。")
     else:
-        (gap0, gap_p), p = data["gaps"], data["rates"][-1]
+        (gap0, gap_p), (p1, p2) = data["gaps"], data["rates"][-1]
         _finite("Dropout 实验的损失", [gap0, gap_p])
         if not gap_p < gap0:
-            _fail(f"加了 dropout（p = {p:g}）后，测试损失与训练损失之差（{gap_p:.3f}）应小于不加时（{gap0:.3f}）。"
-                  f"检查 dropout_layer 是否真的随机丢弃了元素、是否按 1/(1 - p) 缩放。")
+            _fail(f"加了 dropout（展平特征上 {p1:g}、fc1 输出上 {p2:g}）后，测试损失与训练损失之差（{gap_p:.3f}）"
+                  f"应小于不加时（{gap0:.3f}）。检查 dropout_layer 是否真的随机丢弃了元素、是否按 1/(1 - p) 缩放。")
 
 
 JUDGES = {"value": _judge_activation, "derivative": _judge_activation, "forward": _judge_forward,
           "backward": _judge_backward, "l2": _judge_l2, "keep_rate": _judge_dropout, "scaling": _judge_dropout,
           "edges": _judge_dropout, "fresh_masks": _judge_dropout, "contract": _judge_dropout,
-          "vanishing": _judge_experiment, "death": _judge_experiment, "weight_decay": _judge_experiment,
+          "dead_units": _judge_dead_units, "vanishing": _judge_experiment, "death": _judge_experiment, "weight_decay": _judge_experiment,
           "dropout_experiment": _judge_experiment}
 
 

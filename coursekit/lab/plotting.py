@@ -37,6 +37,21 @@ def plot_activations(x: torch.Tensor, mine: Mapping[str, tuple[torch.Tensor, tor
     return fig
 
 
+def plot_derivatives(x: torch.Tensor, derivatives: Mapping[str, torch.Tensor]) -> Figure:
+    """All derivatives on one axes, so their ranges compare at a glance (sigmoid's never exceeds 1/4)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    xs = x.detach().cpu()
+    for name, values in derivatives.items():
+        ax.plot(xs, values.detach().cpu(), label=f"{name}'(x)")
+    ax.axhline(0.25, color="grey", ls=":", lw=1)
+    ax.text(xs[0], 0.27, "1/4", color="grey")
+    ax.set(title="The three derivatives together", xlabel="x", ylabel="f'(x)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def plot_vanishing(result: VanishingResult) -> Figure:
     """Training accuracy per step (smoothed), mean |grad| per layer (log scale), and the input
     layer's mean |grad| per step, for each activation."""
@@ -48,8 +63,8 @@ def plot_vanishing(result: VanishingResult) -> Figure:
         ax_layers.semilogy(result.layer_means(act), marker="o", label=act)
         ax_steps.semilogy(result.grad_means[act][:, 0], label=act)
     ax_layers.set_xticks(range(len(result.layer_names)), result.layer_names, rotation=45, ha="right")
-    ax_layers.set(title="Mean |weight grad| per layer (avg over steps)", ylabel="mean |grad| (log)")
-    ax_steps.set(title="Input layer: mean |weight grad| per step", xlabel="step", ylabel="mean |grad| (log)")
+    ax_layers.set(title="Mean |weight grad| per Linear layer (avg over steps)", ylabel="mean |grad| (log)")
+    ax_steps.set(title="input_layer: mean |weight grad| per step", xlabel="step", ylabel="mean |grad| (log)")
     for ax in (ax_acc, ax_layers, ax_steps):
         ax.grid(True, alpha=0.3)
         ax.legend()
@@ -66,33 +81,77 @@ def running_mean(values: torch.Tensor, window: int) -> torch.Tensor:
 
 
 def plot_relu_death(result: DeathResult) -> Figure:
-    """Fraction of dead hidden units per layer through training, one panel per activation."""
-    fig, axes = plt.subplots(1, len(result.fractions), figsize=(6 * len(result.fractions), 4),
-                             sharey=True, squeeze=False)
+    """Dead units per hidden layer (h1, h2, ...) through training, one panel per activation, and
+    the share of flat (probe image, unit) pairs after training (ReLU: output 0; tanh: saturated)."""
+    panels = len(result.fractions) + bool(result.flat)
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
     for ax, (act, fractions) in zip(axes[0], result.fractions.items()):
         per_layer = torch.tensor(fractions).T * 100
-        for layer, curve in enumerate(per_layer):
-            ax.plot(result.steps[act], curve, marker=".", label=f"hidden layer {layer + 1}")
+        for name, curve in zip(result.layer_names, per_layer):
+            ax.plot(result.steps[act], curve, marker=".", label=name)
         ax.set(title=f"{act}: units that output 0 on every probe image", xlabel="training step",
                ylabel="dead units (%)", ylim=(-2, 102))
         ax.grid(True, alpha=0.3)
+        ax.legend()
+    if result.flat:
+        ax = axes[0][-1]
+        width = 0.8 / len(result.flat)
+        for i, (act, shares) in enumerate(result.flat.items()):
+            ax.bar([k + i * width for k in range(len(shares))], [100 * s for s in shares], width, label=act)
+        ax.set_xticks([k + width * (len(result.flat) - 1) / 2 for k in range(result.num_layers)], result.layer_names)
+        ax.set(title="After training: flat activations (slope < 1%)", ylabel="(probe image, unit) pairs (%)",
+               ylim=(0, 100))
+        ax.grid(True, alpha=0.3, axis="y")
         ax.legend()
     fig.tight_layout()
     return fig
 
 
-def plot_weight_decay(runs: list[RegressionRun]) -> Figure:
-    """Train/test loss per epoch (log scale) for each run, and the final weight norms."""
-    fig, axes = plt.subplots(1, len(runs) + 1, figsize=(5 * (len(runs) + 1), 4))
-    for ax, run in zip(axes, runs):
+def plot_weight_decay(runs: list[RegressionRun], true_w: float | None = None) -> Figure:
+    """Top row: train/test loss per epoch (log scale) of each run. Bottom row: the final ||w|| of
+    each run, and the learned weights w_i of each run next to the true value `true_w`."""
+    cols = max(len(runs), 2)
+    fig, axes = plt.subplots(2, cols, figsize=(5 * cols, 8), squeeze=False)
+    for ax, run in zip(axes[0], runs):
         epochs = range(1, len(run.train_loss) + 1)
         ax.semilogy(epochs, run.train_loss, label="train")
         ax.semilogy(epochs, run.test_loss, label="test")
         ax.set(title=run.label, xlabel="epoch", ylabel="MSE loss (log)")
         ax.grid(True, alpha=0.3)
         ax.legend()
-    axes[-1].bar([run.label for run in runs], [run.weight_norm for run in runs])
-    axes[-1].set(title="‖w‖ after training", ylabel="L2 norm of w")
+    for ax in axes[0][len(runs):]:
+        ax.set_visible(False)
+    ax_norm, ax_w = axes[1][0], axes[1][1]
+    ax_norm.bar(range(len(runs)), [run.weight_norm for run in runs])
+    ax_norm.set_xticks(range(len(runs)), [run.label for run in runs], rotation=15, ha="right")
+    ax_norm.set(title="‖w‖ after training", ylabel="L2 norm of w")
+    for run in runs:
+        ax_w.plot(run.weights.cpu(), ".", ms=4, alpha=0.7, label=run.label)
+    if true_w is not None:
+        ax_w.axhline(true_w, color="black", lw=1.5, label=f"true w_i = {true_w:g}")
+    ax_w.set(title="Learned weights w_i", xlabel="i", ylabel="w_i")
+    ax_w.legend(fontsize=8)
+    for ax in (ax_norm, ax_w):
+        ax.grid(True, alpha=0.3)
+    for ax in axes[1][2:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lambda_sweep(runs: list[RegressionRun]) -> Figure:
+    """Final train and test loss, and ||w||, against lambda (runs ordered by lambda)."""
+    fig, (ax_loss, ax_norm) = plt.subplots(1, 2, figsize=(12, 4))
+    lambdas = [run.lambd for run in runs]
+    ax_loss.plot(lambdas, [run.train_loss[-1] for run in runs], marker="o", label="train")
+    ax_loss.plot(lambdas, [run.test_loss[-1] for run in runs], marker="o", label="test")
+    ax_loss.set(title="Loss after training", xlabel="λ", ylabel="MSE loss (log)", yscale="log")
+    ax_norm.plot(lambdas, [run.weight_norm for run in runs], marker="o")
+    ax_norm.set(title="‖w‖ after training", xlabel="λ", ylabel="L2 norm of w")
+    for ax in (ax_loss, ax_norm):
+        ax.set_xscale("symlog", linthresh=min((l for l in lambdas if l > 0), default=1.0))
+        ax.grid(True, alpha=0.3)
+    ax_loss.legend()
     fig.tight_layout()
     return fig
 

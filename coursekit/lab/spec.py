@@ -18,7 +18,9 @@ TOLERANCES = {"float32": (1e-5, 1e-6), "float64": (1e-9, 1e-12)}
 #: The experiments' thresholds (stated in the notebook next to each experiment).
 VANISHING_RATIO = 100        # ReLU's input-layer gradient >= 100 x sigmoid's
 MIN_DEAD_RELU_UNITS = 3      # at the large learning rate, at least 3 ReLU units die
-WEIGHT_NORM_SHRINK = 0.5     # L2 with the profile's lambda at least halves ||w||
+WEIGHT_DECAY_TEST_GAIN = 0.8  # from w = 0, L2 with the profile's lambda ends at <= 0.8 x the test loss of lambda = 0
+#: |dead_unit_fraction(H) - the true fraction| allowed (a fraction of at most a few hundred units).
+FRACTION_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ PARTS: dict[str, Part] = {p.grade_id: p for p in (
     Part("test_network_backward", "network", "Network", "backward", "Network 的反向传播和构造检查"),
     Part("test_gradient_vanishing", "network", "Network", "vanishing", "梯度消失实验", hidden=False,
          runs=("test_relu", "test_sigmoid", "test_tanh", "test_network_forward")),
+    Part("test_dead_units", "dead_units", "dead_unit_fraction", "dead_units", "dead_unit_fraction"),
     Part("test_relu_death", "network", "Network", "death", "ReLU 死亡实验", hidden=False,
          runs=("test_relu", "test_tanh", "test_network_forward")),
     Part("test_l2_penalty", "l2_penalty", "l2_penalty", "l2", "l2_penalty"),

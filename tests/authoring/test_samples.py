@@ -32,7 +32,7 @@ def test_reference_fills_every_solution_cell_and_keeps_the_rest():
     release = cells_by_id(RELEASE)
     assert set(reference) == set(release)
     changed = {gid for gid in release if reference[gid] != release[gid]}
-    assert changed == {"activations", "network", "l2_penalty", "dropout_layer",
+    assert changed == {"activations", "network", "dead_units", "l2_penalty", "dropout_layer",
                        "answer_q1", "answer_q2", "answer_q3", "answer_q4", "answer_q5"}
     assert all("NotImplementedError" not in reference[gid] for gid in changed)
     assert all("BEGIN SOLUTION" not in source for source in reference.values())

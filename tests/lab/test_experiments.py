@@ -12,7 +12,7 @@ from torch import nn
 from coursekit.lab import experiments as E
 from coursekit.lab.data import load_mnist
 
-SETTINGS_WD = {"num_epochs": 100, "batch_size": 5, "lr": 0.003, "lambd": 3.0}
+SETTINGS_WD = {"num_epochs": 100, "batch_size": 5, "lr": 0.01, "lambd": 1.0}
 
 
 class Network(nn.Module):
@@ -57,9 +57,17 @@ def test_dead_fraction_counts_units_silent_on_every_probe_example():
     assert fractions == pytest.approx([0.03, 0.0])
 
 
+def test_flat_shares_are_zero_outputs_for_relu_and_saturation_for_tanh():
+    relu_h = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
+    assert E.flat_shares([relu_h], "relu") == [0.75]
+    tanh_h = torch.tensor([[0.999, -0.999, 0.5, 0.0]])
+    assert E.flat_shares([tanh_h], "tanh") == [0.5]   # |h| > 0.995: slope 1 - h^2 < 1%
+    assert E.flat_shares([torch.tensor([[0.5, 0.001]])], "sigmoid") == [0.5]
+
+
 def test_gradient_statistics_follow_forward_order_whatever_the_registration_order():
     net = Network(784, 10, "relu", num_layers=2, hidden_first=True)
-    assert [name for name, _ in E.forward_linears(net)] == ["input", "hidden1", "hidden2", "output"]
+    assert [name for name, _ in E.forward_linears(net)] == ["input_layer", "layers[0]", "layers[1]", "output_layer"]
     net(torch.randn(3, 784)).sum().backward()
     means = E.weight_gradient_means(net)
     assert torch.isclose(means[0], net.input_layer.weight.grad.abs().mean())
@@ -77,14 +85,37 @@ def test_synthetic_regression_follows_the_labs_formula():
 
 
 def test_from_scratch_penalty_and_optimizer_weight_decay_are_the_same_rule():
-    data = E.synthetic_regression(seed=0)
-    scratch = E.train_regression(data, SETTINGS_WD, lambd=3.0, seed=0, penalty=lambda w: (w ** 2).sum() / 2)
-    concise = E.train_regression(data, SETTINGS_WD, lambd=3.0, seed=0)
-    plain = E.train_regression(data, SETTINGS_WD, lambd=0.0, seed=0, penalty=lambda w: (w ** 2).sum() / 2)
+    data = E.synthetic_regression(n_train=150, noise=0.1, seed=0)
+    scratch = E.train_regression(data, SETTINGS_WD, lambd=1.0, seed=0, init="zero", penalty=lambda w: (w ** 2).sum() / 2)
+    concise = E.train_regression(data, SETTINGS_WD, lambd=1.0, seed=0, init="zero")
     assert math.isclose(scratch.weight_norm, concise.weight_norm, rel_tol=1e-4)
-    assert scratch.weight_norm < 0.5 * plain.weight_norm
-    assert scratch.gap < plain.gap
-    assert len(scratch.train_loss) == 100
+    assert len(scratch.train_loss) == 100 and scratch.weights.shape == (200,)
+    assert (scratch.init, scratch.lambd) == ("zero", 1.0)
+
+
+def test_without_penalty_the_unseen_directions_keep_their_initial_values():
+    """With n < d and lambda = 0, SGD changes w only inside the span of the training inputs: the
+    projection of w on the other directions is the initialisation's, exactly (up to float error)."""
+    data = E.synthetic_regression(n_train=150, noise=0.1, seed=0)
+    start = E.train_regression(data, {**SETTINGS_WD, "num_epochs": 0}, lambd=0.0, seed=0).weights
+    trained = E.train_regression(data, SETTINGS_WD, lambd=0.0, seed=0).weights
+    _, _, V = torch.linalg.svd(data.X_train, full_matrices=True)
+    unseen = V[150:]                                   # an orthonormal basis of the 50 unseen directions
+    assert torch.allclose(unseen @ trained, unseen @ start, atol=1e-5)
+    assert (unseen @ start).norm() > 0.2               # and they are not small: about sqrt(50/200) x 0.58
+    from_zero = E.train_regression(data, SETTINGS_WD, lambd=0.0, seed=0, init="zero").weights
+    assert (unseen @ from_zero).norm() < 1e-5
+
+
+def test_l2_lowers_the_test_loss_even_from_zero_initialisation():
+    data = E.synthetic_regression(n_train=150, noise=0.1, seed=0)
+    plain = E.train_regression(data, SETTINGS_WD, lambd=0.0, seed=0, init="zero")
+    penalised = E.train_regression(data, SETTINGS_WD, lambd=1.0, seed=0, init="zero", penalty=lambda w: (w ** 2).sum() / 2)
+    default = E.train_regression(data, SETTINGS_WD, lambd=0.0, seed=0)
+    assert penalised.test_loss[-1] < 0.8 * plain.test_loss[-1] < 0.8 * default.test_loss[-1]
+    assert penalised.weight_norm < plain.weight_norm
+    with pytest.raises(ValueError, match="init"):
+        E.train_regression(data, SETTINGS_WD, lambd=0.0, seed=0, init="ones")
 
 
 def test_vanishing_and_death_on_real_mnist(data_root):
@@ -92,26 +123,34 @@ def test_vanishing_and_death_on_real_mnist(data_root):
     vanishing = E.run_gradient_vanishing(
         Network, train, {"num_layers": 6, "num_hiddens": 100, "num_train": 512, "num_epochs": 1, "batch_size": 64, "lr": 0.01},
         seed=0, device=torch.device("cpu"))
-    assert vanishing.layer_names[0] == "input" and len(vanishing.layer_names) == 8
+    assert vanishing.layer_names[0] == "input_layer" and len(vanishing.layer_names) == 8
     assert vanishing.grad_means["relu"].shape == (8, 8)  # 8 steps x 8 weight matrices
     assert vanishing.first_layer_mean("sigmoid") * 100 < vanishing.first_layer_mean("relu")
+    test = load_mnist(train=False, root=data_root)
     death = E.run_relu_death(
-        Network, train, {"num_layers": 2, "num_hiddens": 100, "num_train": 2048, "num_epochs": 1, "batch_size": 64, "lr": 0.6,
-                         "num_probe": 512}, seed=0, device=torch.device("cpu"))
+        Network, train, test, {"num_layers": 2, "num_hiddens": 100, "num_train": 2048, "num_epochs": 1, "batch_size": 64,
+                               "lr": 0.6, "num_probe": 512}, seed=0, device=torch.device("cpu"))
     assert death.steps["relu"][0] == 0 and death.steps["relu"][-1] == 32
     assert death.final_dead_units("tanh") == 0 and death.final_dead_units("relu") >= 3
+    assert death.layer_names == ["h1", "h2", "h3"]
+    assert [h.shape for h in death.probe_outputs["relu"]] == [(512, 100)] * 3
+    assert [(h == 0).all(dim=0).float().mean().item() for h in death.probe_outputs["relu"]] == \
+        pytest.approx(death.final("relu"))
+    assert set(death.flat) == {"relu", "tanh"} and all(0 <= s <= 1 for s in death.flat["tanh"])
 
 
 def test_dropout_runs_share_initial_weights_and_batch_order(data_root):
     train, test = load_mnist(True, data_root), load_mnist(False, data_root)
-    settings = {"num_train": 64, "num_test": 64, "num_epochs": 2, "batch_size": 32, "lr": 0.1, "p": 0.5,
-                "num_evals": 0}
+    settings = {"num_train": 64, "num_test": 64, "num_epochs": 2, "batch_size": 32, "lr": 0.1, "dropout1": 0.2,
+                "dropout2": 0.5, "num_evals": 0}
 
-    def make(p):
-        return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Dropout(p), nn.Linear(32, 10))
+    def make(p1, p2):
+        return nn.Sequential(nn.Flatten(), nn.Dropout(p1), nn.Linear(784, 32), nn.ReLU(), nn.Dropout(p2), nn.Linear(32, 10))
 
-    runs = E.run_dropout(make, train, test, settings, seed=0, device=torch.device("cpu"), rates=(0.0, 0.0))
-    assert list(runs) == [0.0]  # the same rate twice is one run
-    twice = E.run_dropout(make, train, test, settings, seed=0, device=torch.device("cpu"), rates=(0.0,))
-    assert runs[0.0] == twice[0.0]
-    assert runs[0.0].epochs == [1, 2]
+    runs = E.run_dropout(make, train, test, settings, seed=0, device=torch.device("cpu"), rates=((0.0, 0.0), (0.0, 0.0)))
+    assert list(runs) == [(0.0, 0.0)]  # the same rates twice is one run
+    twice = E.run_dropout(make, train, test, settings, seed=0, device=torch.device("cpu"), rates=((0.0, 0.0),))
+    assert runs[(0.0, 0.0)] == twice[(0.0, 0.0)]
+    assert runs[(0.0, 0.0)].epochs == [1, 2]
+    assert list(E.run_dropout(make, train, test, {**settings, "num_epochs": 1}, seed=0, device=torch.device("cpu"))) == \
+        [(0.0, 0.0), (0.2, 0.5)]

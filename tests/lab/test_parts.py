@@ -70,8 +70,13 @@ def dropout_layer(X, dropout):
     return (torch.rand_like(X) >= dropout).to(X.dtype) * X / (1 - dropout)
 
 
+def dead_unit_fraction(H):
+    """Another correct way: a unit is dead when its column sums to 0 in absolute value; a Python float."""
+    return int((H.abs().sum(dim=0) == 0).sum()) / H.shape[1]
+
+
 ANSWERS = {"MyReLU": MyReLU, "MySigmoid": MySigmoid, "MyTanh": MyTanh, "Network": Network,
-           "l2_penalty": l2_penalty, "dropout_layer": dropout_layer}
+           "dead_unit_fraction": dead_unit_fraction, "l2_penalty": l2_penalty, "dropout_layer": dropout_layer}
 FUNCTION_PARTS = [gid for gid, part in PARTS.items() if not part.runs]
 
 
@@ -91,6 +96,13 @@ def test_an_equivalent_correct_answer_passes_every_part(gid, which):
     ("test_tanh_derivative", type("Half", (MyTanh,), {"derivative": lambda self, x: (1 - self(x) ** 2).float()}),
      "dtype"),
     ("test_l2_penalty", lambda w: (w * w).sum(), "平方和的一半"),
+    ("test_dead_units", lambda H: (H == 0).float().mean(), "等于 0 的元素所占的比例"),
+    ("test_dead_units", lambda H: (H == 0).any(dim=0).float().mean(), "要对每一张都输出 0"),
+    ("test_dead_units", lambda H: (H == 0).all(dim=1).float().mean(), "方向反了"),
+    ("test_dead_units", lambda H: (H <= 0).all(dim=0).float().mean(), "负数"),
+    ("test_dead_units", lambda H: (H == 0).all(dim=0).sum(), "个数"),
+    ("test_dead_units", lambda H: (H == 0).all(dim=0), "0 到 1 之间的数"),
+    ("test_dead_units", lambda H: H.abs_().eq(0).all(dim=0).float().mean(), "原地"),
     ("test_dropout_scaling", lambda X, p: (torch.rand_like(X) >= p).to(X.dtype) * X, "1 - dropout"),
     ("test_dropout_keep_rate", lambda X, p: (torch.rand_like(X) < p).to(X.dtype) * X / (1 - p), "保留下来的比例"),
     ("test_dropout_fresh_masks",
@@ -133,6 +145,29 @@ def test_experiments_are_judged_on_their_thresholds():
     assert message and "100" in message
     vanishing["first_layer"]["sigmoid"] = 1e-6
     assert parts.judge({"grade_id": "test_gradient_vanishing", "cases": "visible", "data": vanishing}) is None
+
+
+def weight_decay(plain_test: float, penalised_test: float, penalised_norm: float = 0.1) -> str | None:
+    runs = [{"init": "default", "lambd": 0.0, "weight_norm": 0.33, "test_loss": 0.09},
+            {"init": "zero", "lambd": 0.0, "weight_norm": 0.2, "test_loss": plain_test},
+            {"init": "zero", "lambd": 1.0, "weight_norm": penalised_norm, "test_loss": penalised_test}]
+    return parts.judge({"grade_id": "test_weight_decay", "cases": "visible", "data": {"runs": runs}})
+
+
+def test_weight_decay_is_judged_against_the_zero_initialisation_baseline():
+    assert weight_decay(0.034, 0.021) is None
+    assert "0.8" in weight_decay(0.034, 0.030)                 # lower, but not by enough
+    assert "‖w‖" in weight_decay(0.034, 0.021, penalised_norm=0.25)
+    assert "nan" in weight_decay(0.034, float("nan"))
+
+
+def test_relu_death_needs_dead_relu_units_and_no_dead_tanh_unit():
+    def death(relu, tanh):
+        return parts.judge({"grade_id": "test_relu_death", "cases": "visible",
+                            "data": {"dead_units": {"relu": relu, "tanh": tanh}}})
+    assert death(5, 0) is None
+    assert "至少 3" in death(2, 0)
+    assert "tanh" in death(5, 1)
 
 
 def test_a_measurement_that_is_not_plain_data_is_refused():

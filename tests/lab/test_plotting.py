@@ -27,10 +27,21 @@ def test_each_figure_has_its_panels():
                                 {"relu": [0.5]}, {"relu": torch.rand(5)})
     fig = plotting.plot_vanishing(vanishing)
     assert len(fig.axes) == 3 and fig.axes[1].get_yscale() == "log"
+    fig = plotting.plot_derivatives(x, {"ReLU": pair[1], "Sigmoid": torch.sigmoid(x) * (1 - torch.sigmoid(x))})
+    assert len(fig.axes) == 1 and len(fig.axes[0].get_lines()) == 3   # two derivatives and the 1/4 line
     death = DeathResult({"relu": [0, 5]}, {"relu": [[0.0, 0.0], [0.1, 0.0]]}, {"relu": 1.0}, 2)
     assert len(plotting.plot_relu_death(death).axes) == 1
-    runs = [RegressionRun("a", [1.0, 0.5], [1.0, 0.9], 0.3), RegressionRun("b", [1.0, 0.6], [1.0, 0.7], 0.1)]
-    fig = plotting.plot_weight_decay(runs)
-    assert len(fig.axes) == 3 and fig.axes[0].get_yscale() == "log"
+    death.flat = {"relu": [0.8, 0.5]}
+    fig = plotting.plot_relu_death(death)
+    assert len(fig.axes) == 2 and [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["h1", "h2"]
+    runs = [RegressionRun("a", [1.0, 0.5], [1.0, 0.9], 0.3, torch.rand(200)),
+            RegressionRun("b", [1.0, 0.6], [1.0, 0.7], 0.1, torch.rand(200), "zero", 1.0),
+            RegressionRun("c", [1.0, 0.6], [1.0, 0.7], 0.1, torch.rand(200), "zero", 3.0)]
+    fig = plotting.plot_weight_decay(runs, true_w=0.01)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 5 and shown[0].get_yscale() == "log"       # three loss curves, the norms, the weights
+    assert any(line.get_ydata()[0] == 0.01 for line in shown[-1].get_lines())
+    fig = plotting.plot_lambda_sweep(runs[1:])
+    assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "symlog"
     history = History([1, 2], [0.5, 0.2], [0.8, 0.9], [0.6, 0.5], [0.7, 0.8])
     assert len(plotting.plot_dropout({"p=0": history}).axes) == 2
