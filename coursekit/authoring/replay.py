@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from coursekit.lab.profiles import ENV_EXECUTION, environment
+from coursekit.lab.profiles import ENV_EXECUTION, ENV_PROFILE, environment
 from coursekit.authoring.samples import grade_id, is_solution, solution_text
 
 
@@ -39,15 +39,15 @@ class CellOutcome:
 
 
 @contextmanager
-def _grading_environment() -> Iterator[None]:
-    """NBGRADER_EXECUTION=autograde while replaying, restored afterwards (child processes
-    started later must not inherit it); so is torch's thread count, which the setup cell sets
-    to the grading profile's."""
+def _grading_environment(profile: str) -> Iterator[None]:
+    """NBGRADER_EXECUTION=autograde and COURSE_PROFILE=`profile` while replaying, restored afterwards
+    (child processes started later must not inherit them); so is torch's thread count, which the
+    setup cell sets to the profile's."""
     import torch
 
     threads = torch.get_num_threads()
     try:
-        with environment(**{ENV_EXECUTION: "autograde"}):
+        with environment(**{ENV_EXECUTION: "autograde", ENV_PROFILE: profile}):
             yield
     finally:
         torch.set_num_threads(threads)
@@ -55,8 +55,10 @@ def _grading_environment() -> Iterator[None]:
 
 def replay(source_path: Path, *, seed: int | None = None,
            edits: Mapping[str, Callable[[str], str]] | None = None,
-           stop_after: str | None = None, skip: frozenset[str] = frozenset()) -> dict[str, CellOutcome]:
-    """Run the code cells of `source_path` in order, as nbgrader would at the grading scale.
+           stop_after: str | None = None, skip: frozenset[str] = frozenset(),
+           profile: str = "grading") -> dict[str, CellOutcome]:
+    """Run the code cells of `source_path` in order, as nbgrader would: only the course's cells and the
+    answers (never the exploration cells, which carry no nbgrader metadata), at the `profile`'s scale.
 
     seed: replaces the profile's seed (and reseeds torch's global RNG, as the setup cell does).
     edits: grade_id -> edit of that solution cell's answer.
@@ -74,9 +76,9 @@ def replay(source_path: Path, *, seed: int | None = None,
     nb = nbformat.read(source_path, as_version=4)
     namespace: dict = {"__name__": "__replay__"}
     outcomes: dict[str, CellOutcome] = {}
-    with _grading_environment():
+    with _grading_environment(profile):
         for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
+            if cell.cell_type != "code" or not cell.metadata.get("nbgrader"):
                 continue
             gid = grade_id(cell) or f"cell{index}"
             if gid in skip:

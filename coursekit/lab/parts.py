@@ -515,7 +515,7 @@ def _judge_experiment(part: Part, data: dict[str, Any], which: str) -> None:
             _fail(f"tanh 网络不应有死亡单元，却量到 {dead['tanh']} 个。检查 MyTanh 是否只在输入为 0 时输出 0。")
         if dead.get("relu", 0) < MIN_DEAD_RELU_UNITS:
             _fail(f"用大学习率训练后，ReLU 网络只量到 {dead.get('relu', 0)} 个死亡单元，应至少 {MIN_DEAD_RELU_UNITS} 个"
-                  f"（参考实现在每个随机种子下都至少有 7 个）。检查 MyReLU 是否对负输入输出 0，以及 Network.forward 是否逐层使用激活函数。")
+                  f"（参考实现在 20 个随机种子下都至少有 5 个）。检查 MyReLU 是否对负输入输出 0，以及 Network.forward 是否逐层使用激活函数。")
     elif part.kind == "weight_decay":
         runs = {(run["init"], run["lambd"] > 0): run for run in data["runs"]}
         plain, penalised = runs[("zero", False)], runs[("zero", True)]
