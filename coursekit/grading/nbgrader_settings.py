@@ -101,7 +101,9 @@ def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
         "FileNameCollectorPlugin": {"named_regexp": LMS_FILE_NAME},
         # Feedback: nbgrader's own steps plus a summary table, and (unless course.toml says
         # show_hidden_tests = true) no hidden-test code in what students receive.
-        "GenerateFeedback": {"preprocessors": feedback_preprocessors(config)},
+        # Math as MathML, written into the page: a student reads it offline (coursekit.grading.htmlmath).
+        "GenerateFeedback": {"preprocessors": feedback_preprocessors(config),
+                             "exporter_class": "coursekit.grading.htmlmath.MathMLHTMLExporter"},
         # Printed output reaches nbgrader in as many stream messages as the kernel's timing made;
         # merged, the same submission always gives the same feedback text.
         "CoalesceStreamsPreprocessor": {"enabled": True},
