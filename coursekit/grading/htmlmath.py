@@ -199,6 +199,23 @@ def find_formulas(markdown: str) -> list[Formula]:
 _TEXT_NODE = re.compile(r">([^<]+)<")
 #: ``\\[2pt]``: a line break with extra space, which latex2mathml would print as "[2pt]"; the space is dropped.
 _ROW_GAP = re.compile(r"\\\\\[\s*-?[0-9.]+\s*(?:pt|em|ex|mm|cm|in|mu|bp|pc|dd|sp)\s*\]")
+#: Delimiters that latex2mathml takes after ``\bigl`` & co. only as characters, not as commands.
+_DELIMITERS = {r"\|": "‖", r"\Vert": "‖", r"\lVert": "‖", r"\rVert": "‖", r"\vert": "|", r"\lvert": "|",
+               r"\rvert": "|", r"\{": "{", r"\lbrace": "{", r"\}": "}", r"\rbrace": "}", r"\langle": "⟨",
+               r"\rangle": "⟩", r"\lfloor": "⌊", r"\rfloor": "⌋", r"\lceil": "⌈", r"\rceil": "⌉"}
+_SIZED_DELIMITER = re.compile(r"(\\[bB]igg?[lrm]?)\s*(\\(?:[|{}]|[A-Za-z]+)|\.)")
+
+
+def _sized_delimiter(match: re.Match) -> str:
+    size, delimiter = match.groups()
+    if delimiter == ".":  # the empty delimiter
+        return ""
+    return size + _DELIMITERS.get(delimiter, delimiter)
+
+
+def _prepare(tex: str) -> str:
+    """``tex`` in the forms latex2mathml knows: row gaps dropped, sized delimiters as characters."""
+    return _SIZED_DELIMITER.sub(_sized_delimiter, _ROW_GAP.sub(r"\\\\", tex))
 _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 #: ASCII punctuation markdown could act on; inside MathML text it is written as a character reference.
 _MARKDOWN_ACTIVE = set("!\"#$%'()*+,-./:;=?@[]^_`{|}~")
@@ -233,7 +250,7 @@ def to_mathml(tex: str, display: bool = False) -> str:
     from latex2mathml.converter import convert
 
     try:
-        mathml = convert(_ROW_GAP.sub(r"\\\\", tex), display="block" if display else "inline")
+        mathml = convert(_prepare(tex), display="block" if display else "inline")
     # latex2mathml reports malformed LaTeX with its own exceptions, and with IndexError, KeyError
     # ... from deep inside its parser; any of them means this one formula cannot be shown as MathML.
     except Exception as err:  # noqa: BLE001

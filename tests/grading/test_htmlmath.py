@@ -152,6 +152,19 @@ def test_cases_with_row_gap_and_display_style():
     assert 'displaystyle="true"' in mathml  # \dfrac
 
 
+@pytest.mark.parametrize("tex, shown", [("\\Bigl\\|x\\Bigr\\|", "‖"), ("\\bigl\\{x\\bigr\\}", "&#123;"),
+                                        ("\\bigl\\langle x\\bigr\\rangle", "⟨"), ("\\bigl\\lvert x\\bigr\\rvert", "&#124;"),
+                                        ("\\bigl(1-\\sigma(x)\\bigr)", "&#40;")])
+def test_sized_delimiters(tex, shown):
+    mathml = to_mathml(tex)
+    assert mathml.count(f'maxsize="1.') == 2 and shown in mathml
+
+
+def test_an_empty_sized_delimiter_shows_nothing():
+    mathml = to_mathml("\\Bigl. x \\Bigr|")
+    assert mathml.count("<mo") == 1 and "&#46;" not in mathml
+
+
 @pytest.mark.parametrize("tex, reason", [("\\foo{x}", "unknown command"), ("x^", "MissingSuperScriptOrSubscript"),
                                          ("a & b", "'&' outside")])
 def test_what_latex2mathml_cannot_show_is_an_error(tex, reason):
