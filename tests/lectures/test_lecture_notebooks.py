@@ -17,6 +17,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from coursekit.authoring.lectures import lecture_html
+from coursekit.grading.htmlmath import find_formulas
 from coursekit.lab.profiles import environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +98,25 @@ def test_each_figure_is_shown_once(executed, name):
         assert len(cells) == 1, f"one cell calls {call}"
         images = [out for out in cells[0].outputs if "image/png" in out.get("data", {})]
         assert len(images) == 1, f"the cell calling {call} shows {len(images)} figures"
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_the_executed_lecture_as_html_needs_no_network(executed, name):
+    """What `python -m coursekit.authoring.lectures html` writes: figures embedded, formulas as MathML
+    (every formula of the text, none failing), no script at all."""
+    nb, _ = executed[name]
+    page = lecture_html(nb)
+    assert "<script" not in page and "cdnjs" not in page
+    assert page.count('src="data:image/png;base64,') >= len(FIGURES[name])
+    formulas = sum(len(find_formulas(cell.source)) for cell in nb.cells if cell.cell_type == "markdown")
+    assert formulas > 20 and page.count("<math") == formulas
+
+
+def test_no_link_to_the_instructor_notebook():
+    """Students receive the lectures: nothing in them may point at source/ (the solutions)."""
+    for path in [*NOTEBOOKS.glob("*.ipynb"), NOTEBOOKS / "README.md", *(ROOT / "coursekit" / "lectures").glob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"(?<![\w.-])(\.\./)*source/\w", text), f"{path.relative_to(ROOT)} points into source/"
 
 
 def test_dropout_notebook_effects(executed):

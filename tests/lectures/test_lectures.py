@@ -279,14 +279,29 @@ def test_bad_lecture_keys_are_reported(tmp_path, old, new, expected):
 
 def test_render_html_executes_a_notebook(tmp_path, monkeypatch):
     import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
     notebook = tmp_path / "tiny.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell(
+    nbformat.write(new_notebook(cells=[new_markdown_cell("保留概率 $1-p$，放大 $\\dfrac{1}{1-p}$ 倍"), new_code_cell(
         "import os\nprint('profile', os.environ['COURSE_PROFILE'])")]), notebook)
     monkeypatch.setenv("COURSE_PROFILE", "grading")
     written = render_html([notebook], tmp_path / "html", profile="cpu", timeout=120)
     assert written == [tmp_path / "html" / "tiny.html"]
-    assert "profile cpu" in written[0].read_text(encoding="utf-8")
-    assert nbformat.read(notebook, as_version=4).cells[0].outputs == [], "source left unexecuted"
+    page = written[0].read_text(encoding="utf-8")
+    assert "profile cpu" in page
+    assert page.count("<math") == 2 and "<script" not in page, "formulas as MathML, nothing loaded from a CDN"
+    assert nbformat.read(notebook, as_version=4).cells[1].outputs == [], "source left unexecuted"
     assert os.environ["COURSE_PROFILE"] == "grading", "environment restored"
+
+
+def test_html_without_executing(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from coursekit.authoring.lectures import main
+
+    notebook = tmp_path / "tiny.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("print('was' + ' run')")]), notebook)
+    assert main(["html", "--no-execute", "--out", str(tmp_path / "html"), str(notebook)]) == 0
+    page = (tmp_path / "html" / "tiny.html").read_text(encoding="utf-8")
+    assert "print" in page and "was run" not in page, "the code is shown, not run"
