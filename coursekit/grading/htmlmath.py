@@ -60,6 +60,7 @@ _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)")
 _RAW_CODE = re.compile(r"<(code|pre)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
 _CODE = "\0"  # stands for every character of code in the masked text
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 
 def _indent(line: str) -> int:
@@ -124,8 +125,8 @@ def _mask_code_spans(text: str) -> str:
         while j < n and chars[j] == "`":
             j += 1
         run = j - i
-        paragraph_end = re.search(r"\n[ \t]*\n", text[j:])
-        limit = j + paragraph_end.start() if paragraph_end else n
+        paragraph_end = _PARAGRAPH_BREAK.search(text, j)
+        limit = paragraph_end.start() if paragraph_end else n
         closing = re.compile(r"(?<!`)`{%d}(?!`)" % run).search(text, j, limit)
         if closing:
             blank(i, closing.end())
@@ -147,7 +148,7 @@ def _closing_dollar(masked: str, start: int) -> int | None:
         if c == "\\":
             k += 2
             continue
-        if c == _CODE or (c == "\n" and re.match(r"\n[ \t]*\n", masked[k:])):
+        if c == _CODE or (c == "\n" and _PARAGRAPH_BREAK.match(masked, k)):
             return None
         if c == "$":
             if masked[k - 1].isspace() or (k + 1 < n and masked[k + 1].isdigit()):
@@ -214,9 +215,20 @@ def _sized_delimiter(match: re.Match) -> str:
     return size + _DELIMITERS.get(delimiter, delimiter)
 
 
+#: Spellings latex2mathml does not know, and the ones it does: ``aligned`` (the environment used
+#: inside ``$$``) lays out like ``align*``; ``\arg`` is an operator name.
+_SYNONYMS = re.compile(r"\\(begin|end)\{aligned\}|\\arg(?![A-Za-z])")
+
+
+def _synonym(match: re.Match) -> str:
+    return f"\\{match.group(1)}{{align*}}" if match.group(1) else r"\operatorname{arg}"
+
+
 def _prepare(tex: str) -> str:
-    """``tex`` in the forms latex2mathml knows: row gaps dropped, sized delimiters as characters."""
-    return _SIZED_DELIMITER.sub(_sized_delimiter, _ROW_GAP.sub(r"\\\\", tex))
+    """``tex`` in the forms latex2mathml knows: row gaps dropped, sized delimiters as characters,
+    ``aligned`` and ``\\arg`` spelled as it knows them."""
+    tex = _SYNONYMS.sub(_synonym, _ROW_GAP.sub(r"\\\\", tex))
+    return _SIZED_DELIMITER.sub(_sized_delimiter, tex)
 _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 #: ASCII punctuation markdown could act on; inside MathML text it is written as a character reference.
 _MARKDOWN_ACTIVE = set("!\"#$%'()*+,-./:;=?@[]^_`{|}~")
@@ -283,6 +295,7 @@ _MATH_CSS = """{%- macro mathjax(url=None) -%}
 math { font-family: "Latin Modern Math", "STIX Two Math", "Cambria Math", "DejaVu Math TeX Gyre", math; font-size: 1.1em; }
 math[display="block"] { margin: 0.6em 0; overflow-x: auto; overflow-y: hidden; }
 mtd[columnalign="left"] { text-align: left; }
+mtd[columnalign="right"] { text-align: right; }
 </style>
 {%- endmacro %}"""
 

@@ -160,6 +160,11 @@ def test_sized_delimiters(tex, shown):
     assert mathml.count(f'maxsize="1.') == 2 and shown in mathml
 
 
+def test_aligned_and_arg():
+    mathml = to_mathml("\\begin{aligned} a &= \\arg\\min_w f \\\\ c &= d \\end{aligned}", display=True)
+    assert mathml.count("<mtr>") == 2 and mathml.count("<mtd") == 4 and "<mo>arg</mo>" in mathml
+
+
 def test_an_empty_sized_delimiter_shows_nothing():
     mathml = to_mathml("\\Bigl. x \\Bigr|")
     assert mathml.count("<mo") == 1 and "&#46;" not in mathml
