@@ -6,7 +6,8 @@ formula is converted to MathML when the page is written (latex2mathml, pure Pyth
 render MathML natively, and the page loads no script at all.
 
 * :func:`find_formulas` -- where the formulas of a markdown text are (``$…$``, ``$$…$$``, ``\\(…\\)``,
-  ``\\[…\\]``), leaving out code spans, code blocks and every ``$`` that is not math (``\\$``, prices).
+  ``\\[…\\]``, ``\\begin{align*}…\\end{align*}``), leaving out code spans, code blocks and every
+  ``$`` that is not math (``\\$``, prices).
 * :func:`to_mathml` -- one formula as MathML that markdown passes through untouched, or :class:`MathError`.
 * :func:`markdown_with_mathml` -- a markdown text with its formulas replaced (a formula that cannot be
   converted stays as it was and is reported).
@@ -61,6 +62,8 @@ _LIST_ITEM = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)")
 _RAW_CODE = re.compile(r"<(code|pre)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
 _CODE = "\0"  # stands for every character of code in the masked text
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+#: A LaTeX environment standing on its own in the text, as nbconvert and JupyterLab take it.
+_ENVIRONMENT = re.compile(r"\\begin\{([a-z]*\*?)\}.*?\\end\{\1\}", re.DOTALL)
 
 
 def _indent(line: str) -> int:
@@ -165,6 +168,10 @@ def find_formulas(markdown: str) -> list[Formula]:
     i, n = 0, len(masked)
     while i < n:
         c = masked[i]
+        if c == "\\" and (env := _ENVIRONMENT.match(masked, i)) and _CODE not in env.group(0):
+            formulas.append(Formula(markdown[env.start():env.end()], True, env.start(), env.end()))
+            i = env.end()
+            continue
         if c == "\\":
             opener = masked[i + 1:i + 2]
             if opener in ("(", "["):

@@ -36,6 +36,9 @@ def dropout_layer(X: Tensor, p: float, generator: torch.Generator | None = None,
     device with ``X``'s dtype from ``generator`` (a generator on the same device, or None for
     the global RNG). ``X`` itself is never modified.
 
+    Lab 2 grades a ``dropout_layer(X, dropout)`` that each student writes without this one (the
+    lecture says so before showing it): read this version to compare once yours passes the lab's checks.
+
     Raises:
         ValueError: ``p`` is not in [0, 1].
     """

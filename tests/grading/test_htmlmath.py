@@ -118,9 +118,11 @@ def test_what_is_not_math_is_left_alone(text):
 
 
 def test_formulas_and_their_kind():
-    text = "inline $a_1$, display $$\\frac{1}{2}$$, \\(b\\) and \\[c\\], list:\n\n- item\n\n    $d$ continues it"
+    text = ("inline $a_1$, display $$\\frac{1}{2}$$, \\(b\\) and \\[c\\], list:\n\n- item\n\n    $d$ continues it\n\n"
+            "\\begin{align*} e &= f \\end{align*}")
     assert [(f.tex, f.display) for f in find_formulas(text)] == [
-        ("a_1", False), ("\\frac{1}{2}", True), ("b", False), ("c", True), ("d", False)]
+        ("a_1", False), ("\\frac{1}{2}", True), ("b", False), ("c", True), ("d", False),
+        ("\\begin{align*} e &= f \\end{align*}", True)]
 
 
 def test_code_next_to_math_is_kept_and_math_converted():
