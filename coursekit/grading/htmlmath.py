@@ -12,9 +12,10 @@ render MathML natively, and the page loads no script at all.
 * :func:`markdown_with_mathml` -- a markdown text with its formulas replaced (a formula that cannot be
   converted stays as it was and is reported).
 * :class:`MathMLHTMLExporter` -- nbconvert's HTML exporter doing this for every markdown text it
-  renders (markdown cells, TA comments, markdown outputs), with the scripts nbconvert's templates
-  load from a CDN (MathJax, mermaid, the widget manager) replaced by a few lines of CSS or nothing. nbgrader's ``generate_feedback`` uses it (``nbgrader_settings``),
-  and so does ``python -m coursekit.authoring.lectures html`` with :data:`OFFLINE_LAB_TEMPLATE`.
+  renders (markdown cells, TA comments, markdown outputs); the scripts nbconvert's templates load
+  from a CDN (MathJax, mermaid, the widget manager, require.js) are left out. nbgrader's
+  ``generate_feedback`` uses it (``nbgrader_settings``), and so does
+  ``python -m coursekit.authoring.lectures html`` with :data:`OFFLINE_LAB_TEMPLATE`.
 """
 
 from __future__ import annotations
@@ -309,13 +310,9 @@ mtd[columnalign="right"] { text-align: right; }
 #: The lab template without require.js, which it would fetch from a CDN.
 OFFLINE_LAB_TEMPLATE = "coursekit-offline-lab.html.j2"
 
-_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
 _TEMPLATES = {
     "mathjax.html.j2": _MATH_CSS,
     "mermaidjs.html.j2": "{%- macro mermaid_js(url=None, elk_url=None) -%}{%- endmacro %}",
-    # the widget manager would come from a CDN; widget outputs show their text instead (progress bars)
-    "jupyter_widgets.html.j2": "{%- macro jupyter_widgets(base_url, semver_range, renderer_url='') -%}{%- endmacro %}",
     OFFLINE_LAB_TEMPLATE: ("{%- extends 'index.html.j2' -%}\n"
                            "{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}"),
 }
@@ -324,25 +321,19 @@ _TEMPLATES = {
 class MathMLHTMLExporter(HTMLExporter):
     """nbconvert's HTMLExporter with every formula as MathML and no script from a CDN.
 
-    Its templates are nbconvert's (or nbgrader's feedback template): only the ``mathjax``,
-    ``mermaid_js`` and ``jupyter_widgets`` macros they import are replaced, and widget outputs
-    (tqdm's progress bars) are shown by their text. With the lab template, pass
-    ``template_file=OFFLINE_LAB_TEMPLATE`` to leave out require.js as well.
+    Its templates are nbconvert's (or nbgrader's feedback template): only the ``mathjax`` and
+    ``mermaid_js`` macros they import are replaced. Widget outputs (tqdm's progress bars) are shown
+    by their text, without the widget manager nbconvert would load from a CDN. With the lab
+    template, pass ``template_file=OFFLINE_LAB_TEMPLATE`` to leave out require.js as well.
     """
 
     @default("extra_loaders")
     def _offline_templates(self) -> list:
         return [DictLoader(_TEMPLATES)]
 
-    @property
-    def default_config(self):
-        config = super().default_config
-        priority = config.NbConvertBase.display_data_priority
-        config.NbConvertBase.display_data_priority = [mime for mime in priority if mime != _WIDGET_VIEW]
-        return config
-
     def from_notebook_node(self, nb, resources=None, **kw):
-        """The page; the widgets' saved state is left out (nothing could render it offline)."""
+        """The page. The widgets' saved state is left out: nothing could render it offline, and without
+        it nbconvert shows each widget output by its text."""
         if "widgets" in nb.metadata:
             nb = copy.deepcopy(nb)
             del nb.metadata["widgets"]
