@@ -207,6 +207,9 @@ def find_formulas(markdown: str) -> list[Formula]:
 # --- one formula as MathML -----------------------------------------------------------------
 
 _TEXT_NODE = re.compile(r">([^<]+)<")
+_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+#: ASCII punctuation markdown could act on; inside MathML text it is written as a character reference.
+_MARKDOWN_ACTIVE = set("!\"#$%'()*+,-./:;=?@[]^_`{|}~")
 #: ``\\[2pt]``: a line break with extra space, which latex2mathml would print as "[2pt]"; the space is dropped.
 _ROW_GAP = re.compile(r"\\\\\[\s*-?[0-9.]+\s*(?:pt|em|ex|mm|cm|in|mu|bp|pc|dd|sp)\s*\]")
 #: Delimiters that latex2mathml takes after ``\bigl`` & co. only as characters, not as commands.
@@ -237,9 +240,6 @@ def _prepare(tex: str) -> str:
     ``aligned`` and ``\\arg`` spelled as it knows them."""
     tex = _SYNONYMS.sub(_synonym, _ROW_GAP.sub(r"\\\\", tex))
     return _SIZED_DELIMITER.sub(_sized_delimiter, tex)
-_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
-#: ASCII punctuation markdown could act on; inside MathML text it is written as a character reference.
-_MARKDOWN_ACTIVE = set("!\"#$%'()*+,-./:;=?@[]^_`{|}~")
 
 
 def _safe_text(text: str, tex: str) -> str:
