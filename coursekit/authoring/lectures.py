@@ -17,11 +17,25 @@ from coursekit.lab.profiles import environment
 DEFAULT_NOTEBOOKS = ("notebooks/dropout.ipynb", "notebooks/numerical_stability.ipynb")
 
 
+#: The mime type of a widget output: in the lectures, the training loops' tqdm bars.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
 def lecture_html(nb) -> str:
     """A lecture notebook as one self-contained HTML page that needs no network: the formulas as
-    MathML (:mod:`coursekit.grading.htmlmath`), the figures embedded, no script from a CDN."""
+    MathML (:mod:`coursekit.grading.htmlmath`), the figures embedded, no script from a CDN.
+
+    Progress bars are left out: the training loops close theirs when they end (``leave=False``), so
+    JupyterLab shows none after a run, and their saved text is the bar's first frame ("0/10").
+    """
+    import copy
+
     from coursekit.grading.htmlmath import OFFLINE_LAB_TEMPLATE, MathMLHTMLExporter
 
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [out for out in cell.outputs if WIDGET_VIEW not in out.get("data", {})]
     body, _ = MathMLHTMLExporter(template_file=OFFLINE_LAB_TEMPLATE).from_notebook_node(nb)
     return body
 

@@ -103,10 +103,11 @@ def test_each_figure_is_shown_once(executed, name):
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_the_executed_lecture_as_html_needs_no_network(executed, name):
     """What `python -m coursekit.authoring.lectures html` writes: figures embedded, formulas as MathML
-    (every formula of the text, none failing), no script at all."""
+    (every formula of the text, none failing), no script at all, no progress bar frozen at its start."""
     nb, _ = executed[name]
     page = lecture_html(nb)
     assert "<script" not in page and "cdnjs" not in page
+    assert "it/s]" not in page
     assert page.count('src="data:image/png;base64,') >= len(FIGURES[name])
     formulas = sum(len(find_formulas(cell.source)) for cell in nb.cells if cell.cell_type == "markdown")
     assert formulas > 20 and page.count("<math") == formulas
