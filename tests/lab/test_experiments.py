@@ -12,7 +12,7 @@ from torch import nn
 from coursekit.lab import experiments as E
 from coursekit.lab.data import load_mnist
 
-SETTINGS_WD = {"num_epochs": 100, "batch_size": 5, "lr": 0.01, "lambd": 1.0}
+SETTINGS_WD = {"num_epochs": 100, "batch_size": 15, "lr": 0.02, "lambd": 1.0}
 
 
 class Network(nn.Module):

@@ -54,5 +54,5 @@ def test_profile_numbers_come_from_course_toml():
     assert full.dropout["num_train"] == 60000 and full.dropout["num_epochs"] == 15  # the lab's own settings
     assert grading.vanishing["num_train"] < full.vanishing["num_train"]
     assert grading.weight_decay == {"num_inputs": 200, "num_train": 150, "num_test": 100, "noise": 0.1,
-                                    "num_epochs": 100, "batch_size": 5, "lr": 0.01, "lambd": 1.0}
+                                    "num_epochs": 100, "batch_size": 15, "lr": 0.02, "lambd": 1.0}
     assert grading.weight_decay == full.weight_decay   # the same small experiment at every scale
