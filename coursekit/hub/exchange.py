@@ -11,6 +11,13 @@ they hold before the first release, and owned by the grader account):
 * ``<course>/feedback/`` 0711: a student opens only the feedback file named by a hash of their own
   submission's secret.
 
+nbgrader's ``submit`` leaves a submission open to everyone (its folder 0777, files 0644): only the
+random end of its folder name keeps it from other students, and whoever learns the name can read it,
+including the secret that names the student's feedback file. :class:`PrivateSubmit` closes the
+folder to the course's group: the inbound folder's set-group-id bit gives every new submission folder
+the grader account's group, so 0770 lets the student and the grader in (the grader may remove it, as
+nbgrader intends) and nobody else. The students' and staff's nbgrader submit with it.
+
 nbgrader's ``collect`` compares the Unix owner of each submission with the student id in its name,
 but only warns (0.9.6: "cheating attempt?") and collects it anyway. :class:`OwnerCheckedCollect`
 refuses it instead: a submission made under another student's id is never collected, and the
@@ -25,6 +32,7 @@ import pwd
 from pathlib import Path
 
 from nbgrader.exchange.default.collect import ExchangeCollect
+from nbgrader.exchange.default.submit import ExchangeSubmit
 
 from coursekit.config import CourseConfig
 
@@ -33,6 +41,7 @@ COURSE_MODE = 0o755
 OUTBOUND_MODE = 0o755
 INBOUND_MODE = 0o2733
 FEEDBACK_MODE = 0o711
+SUBMISSION_MODE = 0o770
 FORGED = "coursekit_claimed"  # the key marking a record whose owner is not the student it names
 
 
@@ -88,3 +97,15 @@ class OwnerCheckedCollect(ExchangeCollect):
                 kept.append(record)
         self.src_records = kept
 
+
+
+class PrivateSubmit(ExchangeSubmit):
+    """nbgrader's submit, then the submission's folder closed to everyone but its owner and the grader's group."""
+
+    def copy_files(self):
+        super().copy_files()
+        top = os.path.join(self.inbound_path, self.assignment_filename)
+        if os.stat(top).st_gid == os.stat(self.inbound_path).st_gid:
+            os.chmod(top, SUBMISSION_MODE)
+        else:  # the inbound folder lost its set-group-id bit: 0770 would shut the grader out too
+            self.log.warning("%s does not have the inbound folder's group; it stays readable by everyone.", top)

@@ -11,7 +11,8 @@ as that user):
   course id and exchange. Students get the assignment list and Validate; the instructor and TAs
   also the course list (it links to formgrader); formgrader and Create Assignment run only in the
   formgrader service, as the grader account, whose nbgrader collects with
-  :class:`coursekit.hub.exchange.OwnerCheckedCollect`.
+  :class:`coursekit.hub.exchange.OwnerCheckedCollect`; everyone else submits with
+  :class:`coursekit.hub.exchange.PrivateSubmit`.
 
 The roles and the formgrader service follow nbgrader's documentation for JupyterHub ("one class,
 multiple graders"): the service is named after the course id, the staff are the hub group
@@ -52,6 +53,9 @@ GRADER_NBGRADER_CONFIG = (
     "c = get_config()  # noqa: F821\n"
     "c.ExchangeFactory.collect = 'coursekit.hub.exchange.OwnerCheckedCollect'\n"
 )
+#: Students' and staff's: their submissions readable by the course's grader only.
+SUBMIT_CONFIG = ("# written by `coursekit hub setup`: a submission is closed to other students (coursekit/hub/exchange.py)\n"
+                 "c.ExchangeFactory.submit = 'coursekit.hub.exchange.PrivateSubmit'\n")
 PASSWORD_BYTES = 18  # 24 characters of base64
 
 
@@ -129,7 +133,7 @@ def write_role_settings(config: CourseConfig, lay: Layout) -> None:
             os.chmod(path, 0o755)
         server = {"ServerApp": {"jpserver_extensions": {_EXT + name: on for name, on in SERVER_EXTENSIONS[role].items()}}}
         page = {"disabledExtensions": {_LAB + name: True for name in LAB_PANELS_OFF[role]}}
-        nbgrader = GRADER_NBGRADER_CONFIG if role == "grader" else student_nbgrader_config(config)
+        nbgrader = GRADER_NBGRADER_CONFIG if role == "grader" else student_nbgrader_config(config) + SUBMIT_CONFIG
         for name, text in (("jupyter_server_config.json", json.dumps(server, indent=2)),
                            ("labconfig/page_config.json", json.dumps(page, indent=2)),
                            ("nbgrader_config.py", nbgrader)):
