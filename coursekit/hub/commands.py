@@ -29,8 +29,8 @@ def run(config: CourseConfig, args: argparse.Namespace, say: Callable[[str], Non
     elif action == "start":
         deploy.hub_section(config)
         proxy = process.find_proxy(config)
-        accounts, lay = deploy.check_ready(config)
         process.check_ports(config)
+        accounts, lay = deploy.check_ready(config)
         write_hub_config(config, lay, accounts, proxy)  # course.toml may have changed since setup
         hub = process.start(config, lay)
         say(f"JupyterHub for {config.course_id} runs at {hub.url} (pid {hub.pid}, log {hub.log}); "

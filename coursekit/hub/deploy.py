@@ -3,7 +3,7 @@ folder students cannot reach leaves the machine as it was.
 
 Checks: run as root; course.toml has [hub]; the roster's ids; no account clashes with a system
 account or another role; configurable-http-proxy and node are installed; the course folder is
-reachable and holds nothing root runs; a system Python for the users exists.
+reachable and holds nothing root runs; the venv's interpreter can be given to the users.
 Changes, in order: MNIST in the data root; the Unix users; the course folder handed to the grader
 account; the exchange; the users' Python; each role's Jupyter settings, the shared password and
 jupyterhub_config.py. Running it again is safe: existing users, the gradebook and submissions are
@@ -27,7 +27,8 @@ from coursekit.hub.hubconfig import Layout, ensure_password, layout, make_state_
     write_role_settings
 from coursekit.hub.process import find_proxy
 from coursekit.hub.roster import read_roster
-from coursekit.hub.userenv import build_user_env, check_user_env, system_python
+from coursekit.hub.userenv import base_interpreter, build_user_env, check_patchelf, check_user_env, \
+    place_interpreter
 
 TOOLS = ("useradd", "userdel", "runuser")
 
@@ -38,7 +39,6 @@ class Plan:
 
     accounts: Accounts
     proxy: Path
-    python: Path
     layout: Layout
 
 
@@ -64,17 +64,17 @@ def accounts_of(config: CourseConfig) -> Accounts:
 def plan(config: CourseConfig) -> Plan:
     """Every check of `hub setup`; changes nothing."""
     hub_section(config)
+    accounts = accounts_of(config)
+    check_not_system(accounts.everyone)
+    proxy = find_proxy(config)
+    check_course_folder(config)
+    check_patchelf(base_interpreter())
     if os.geteuid() != 0:
         raise HubError("hub setup creates Unix users and gives the course folder to the grader account: run it as root.")
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         raise HubError(f"{', '.join(missing)} not found: hub setup needs the shadow utilities (Debian: passwd, util-linux).")
-    accounts = accounts_of(config)
-    check_not_system(accounts.everyone)
-    proxy = find_proxy(config)
-    check_course_folder(config)
-    python = system_python()
-    return Plan(accounts=accounts, proxy=proxy, python=python, layout=layout(config))
+    return Plan(accounts=accounts, proxy=proxy, layout=layout(config))
 
 
 def setup(config: CourseConfig, say: Callable[[str], None]) -> SetupResult:
@@ -94,9 +94,10 @@ def setup(config: CourseConfig, say: Callable[[str], None]) -> SetupResult:
         f"and the gradebook private; {len(accounts.students)} students enrolled in the gradebook")
     prepare_exchange(config, accounts.grader)
     say(f"exchange {config.exchange_root}: 1777, course folders with nbgrader's modes")
-    env = build_user_env(lay.env.prefix, python=checked.python)
+    python = place_interpreter(lay.state_dir / "python")
+    env = build_user_env(lay.env.prefix, python)
     check_user_env(env)
-    say(f"users' Python: {env.prefix} (on {checked.python}; checked as nobody)")
+    say(f"users' Python: {env.prefix} (on {python}; checked as nobody)")
     write_role_settings(config, lay)
     password = ensure_password(lay) if config.hub.authenticator == "shared-password" else None
     write_hub_config(config, lay, accounts, checked.proxy)

@@ -4,8 +4,12 @@ Every account must be able to execute the interpreter and read every installed f
 venv may not allow that: a venv records the interpreter it was made from, and pyenv's live under
 ``/root`` (mode 0700). So ``hub setup`` builds the users' environment in ``<state_dir>/env``:
 
-* a fresh venv of a system Python of the same version (``/usr/bin/python3.11``: Debian's, which
-  everyone can run; the same minor version keeps compiled packages' ABI);
+* the interpreter: the course venv's own (the same patch release: Debian's 3.11.2, say, has a
+  regular-expression bug that breaks nbconvert's HTML export, which formgrader and feedback use).
+  When users can run it where it is, it is used as it is; otherwise its installation (without its
+  own site-packages) is placed in ``<state_dir>/python`` with hard links, and the executable is
+  copied and told with ``patchelf`` to find libpython next to itself instead of in the closed folder;
+* a fresh venv of that interpreter;
 * the course venv's installed files linked into it with hard links (nothing is downloaded or
   copied: torch and its libraries alone are gigabytes); a file other users could not read is copied
   and made readable instead; the course package itself is copied, not the editable install's pointer
@@ -31,10 +35,10 @@ from pathlib import Path
 from coursekit.hub import HubError
 
 MARKER = ".coursekit-userenv"  # a folder with this file was built here and may be rebuilt
-SYSTEM_BIN_DIRS = ("/usr/bin", "/usr/local/bin")
 #: What a user's server, kernel and formgrader import: checked as nobody after every build.
-CHECK_IMPORTS = "import jupyterhub.singleuser, jupyterlab, nbgrader.server_extensions.assignment_list, " \
-                "coursekit.lab.session, coursekit.grading.execute, torch"
+CHECK_IMPORTS = ("import jupyterhub.singleuser, jupyterlab, nbgrader.server_extensions.assignment_list, "
+                 "coursekit.lab.session, coursekit.grading.execute, torch, ssl, sqlite3, ctypes, soupsieve; "
+                 "soupsieve.compile('img:not([alt])')")  # nbconvert's HTML export (formgrader, feedback)
 OTHERS_READ = stat.S_IROTH | stat.S_IRGRP
 
 
@@ -63,19 +67,66 @@ def blocked_by(path: Path) -> Path | None:
     return None if mode & need == need else path
 
 
-def system_python(version: tuple[int, int] = sys.version_info[:2]) -> Path:
-    """A Python of this minor version that every user can run, or HubError saying what to install."""
-    name = f"python{version[0]}.{version[1]}"
-    for folder in SYSTEM_BIN_DIRS:
-        candidate = Path(folder) / name
-        if not candidate.exists():
-            continue
-        real = Path(os.path.realpath(candidate))
-        stdlib = real.parent.parent / "lib" / name
-        if blocked_by(real) is None and stdlib.is_dir() and blocked_by(stdlib) is None:
-            return candidate
-    raise HubError(f"no {name} that other users can run in {' or '.join(SYSTEM_BIN_DIRS)}: the users' servers need "
-                   f"one of the course venv's version (Debian: apt-get install {name} {name}-venv).")
+def base_interpreter() -> Path:
+    """The real executable behind this venv's python (e.g. /root/.pyenv/versions/3.11.7/bin/python3.11)."""
+    return Path(os.path.realpath(sys.executable))
+
+
+def _runpath(executable: Path) -> list[str]:
+    result = subprocess.run(["patchelf", "--print-rpath", str(executable)], capture_output=True, text=True)
+    return [p for p in result.stdout.strip().split(":") if p] if result.returncode == 0 else []
+
+
+def interpreter_reachable(executable: Path) -> bool:
+    """Whether other users can run `executable` where it is: it, its standard library and the folders its
+    libpython is looked up in."""
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    stdlib = Path(sys.base_prefix) / "lib" / version
+    needed = [executable, stdlib] + [Path(p) for p in _runpath(executable) if Path(p).exists()]
+    return all(blocked_by(path) is None for path in needed)
+
+
+def check_patchelf(executable: Path) -> None:
+    """HubError when the interpreter must be moved for the users and patchelf is missing."""
+    if not interpreter_reachable(executable) and shutil.which("patchelf") is None:
+        raise HubError(f"other users cannot run {executable} where it is ({blocked_by(executable) or 'its libpython'} "
+                       f"is closed to them), and moving it needs patchelf: apt-get install patchelf. "
+                       f"Nothing was changed.")
+
+
+def place_interpreter(target: Path, executable: Path | None = None) -> Path:
+    """Users' copy of the interpreter's installation in `target` (hard links; the executable copied and
+    made to find libpython in target/lib); returns its executable. Used as is when users can run it."""
+    executable = executable or base_interpreter()
+    if interpreter_reachable(executable):
+        return executable
+    base = Path(sys.base_prefix).resolve()
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    if target.exists():
+        if not (target / MARKER).exists():
+            raise HubError(f"{target} exists and was not made by coursekit: remove it or choose another [hub] state_dir.")
+        shutil.rmtree(target)
+    (target / "bin").mkdir(parents=True)
+    for entry in (base / "lib").iterdir():
+        if entry.name == version:  # the standard library, without the base installation's own packages
+            link_tree(entry, target / "lib" / version, skip=lambda name: name in ("site-packages", "test"))
+            (target / "lib" / version / "site-packages").mkdir(exist_ok=True)
+        elif entry.is_dir() and not entry.is_symlink():
+            link_tree(entry, target / "lib" / entry.name)
+        elif entry.is_symlink():
+            os.symlink(os.readlink(entry), target / "lib" / entry.name)
+        else:
+            _link_or_copy(entry, target / "lib" / entry.name)
+    for folder in (target, target / "lib", target / "bin"):
+        os.chmod(folder, 0o755)
+    copy = target / "bin" / executable.name
+    shutil.copy2(executable, copy)  # a copy: patchelf must not change the original through a hard link
+    os.chmod(copy, 0o755)
+    result = subprocess.run(["patchelf", "--set-rpath", "$ORIGIN/../lib", str(copy)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HubError(f"patchelf could not update {copy}: {result.stderr.strip()}")
+    (target / MARKER).write_text(f"made by `coursekit hub setup` from {base}\n")
+    return copy
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -137,12 +188,11 @@ def _scripts(venv: Path, env: Path) -> None:
         os.chmod(target, 0o755)
 
 
-def build_user_env(target: Path, venv: Path | None = None, package: Path | None = None,
-                   python: Path | None = None) -> UserEnv:
-    """(Re)build the users' environment in `target` from the course venv (default: this process's)."""
+def build_user_env(target: Path, python: Path, venv: Path | None = None, package: Path | None = None) -> UserEnv:
+    """(Re)build the users' environment in `target` from the course venv (default: this process's), on
+    `python` (:func:`place_interpreter`)."""
     venv = Path(venv or sys.prefix)
     package = Path(package or Path(__file__).resolve().parents[1])  # the coursekit package folder
-    python = python or system_python()
     if target.exists():
         if not (target / MARKER).exists():
             raise HubError(f"{target} exists and was not built by coursekit: remove it or choose another "

@@ -24,7 +24,7 @@ from coursekit.config import CourseConfig, load_config
 from coursekit.hub import HubError, deploy, process
 from coursekit.hub.accounts import Accounts, remove_users
 from coursekit.hub.hubconfig import Layout, grader_environment, user_environment
-from coursekit.hub.userenv import system_python
+from coursekit.hub.userenv import base_interpreter, check_patchelf
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +46,7 @@ def missing_prerequisite() -> str | None:
     if shutil.which("node") is None:
         return "Node.js is not installed (configurable-http-proxy needs it)"
     try:
-        system_python()
+        check_patchelf(base_interpreter())
     except HubError as err:
         return str(err)
     return None
