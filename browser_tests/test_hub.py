@@ -55,7 +55,6 @@ def hub():
         started = process.start(deployment.config, deployment.layout)
         print(f"[hub] {started.url} (log {started.log})")
         deployment.url = started.url
-        deployment.state = {}
         yield deployment
     finally:
         remove(deployment)

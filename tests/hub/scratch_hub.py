@@ -16,7 +16,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from coursekit.authoring.release import copy_course
@@ -68,6 +68,8 @@ class ScratchHub:
     accounts: Accounts
     layout: Layout
     password: str | None
+    url: str = ""                                         # the hub's address once started
+    state: dict = field(default_factory=dict)             # what earlier steps of a test left for later ones
 
     @property
     def course_id(self) -> str:
