@@ -1,7 +1,7 @@
 """The course on a real JupyterHub, in chromium: students and staff as real Unix users.
 
-A scratch deployment (``coursekit hub setup``, then ``hub start``; tests/hub/scratch_hub.py) with two
-students, an instructor and a TA. In order:
+A scratch deployment (``coursekit hub setup``, then ``hub start``; tests/hub/scratch_hub.py, shared with
+tests/hub/test_isolation.py) with an instructor, a TA and four students, of which this test uses two. In order:
 
 1. both students log in (the hub starts a JupyterLab for each, as their own Unix user), fetch lab2
    from nbgrader's assignment list, write their answer to 思考题 1 in the notebook, save and submit;
@@ -24,7 +24,7 @@ import nbformat
 import pytest
 
 from browser_tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.hub.scratch_hub import ROOT, ScratchHub, deploy_scratch, missing_prerequisite, remove
+from tests.hub.scratch_hub import ROOT, ScratchHub, missing_prerequisite, shared_deployment
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed (CI installs Debian's chromium with apt-get)", allow_module_level=True)
@@ -49,15 +49,15 @@ COMMENT = "说得对，再举一个例子更好。"
 
 
 @pytest.fixture(scope="module")
-def hub():
-    deployment = deploy_scratch("browser")
-    try:
+def hub(request):
+    """The session's scratch deployment (tests/hub/scratch_hub.py), its hub started; stopped and removed
+    at the end of the session."""
+    deployment = shared_deployment(request.config)
+    if process.running_pid(deployment.layout) is None:
         started = process.start(deployment.config, deployment.layout)
         print(f"[hub] {started.url} (log {started.log})")
-        deployment.url = started.url
-        yield deployment
-    finally:
-        remove(deployment)
+    deployment.url = process.hub_url(deployment.config)
+    return deployment
 
 
 @pytest.fixture(scope="module")
@@ -184,16 +184,19 @@ def formgrader_page(hub: ScratchHub, page: Page, path: str = "") -> Page:
 def test_02_instructor_collects_grades_and_releases_feedback(hub, browser):
     if not hub.state.get("submitted"):
         pytest.skip("needs the students' submissions (test_01)")
-    a, b = hub.accounts.students
+    a, b = hub.accounts.students[:2]
     page = login(browser, hub, hub.accounts.instructor, f"/services/{hub.course_id}/formgrader")
     row = page.locator("#main-table tr", has=page.locator("td.name", has_text="lab2"))
     expect(row.locator("td.status")).to_contain_text("released")
     row.locator("td.collect a").click()
     modal_ok(page, "Successfully collected")
-    expect(row.locator("td.num-submissions")).to_have_text("2")
+    for name in (a, b):
+        assert (hub.config.directory("submitted") / name / "lab2" / "lab2.ipynb").is_file(), f"{name} collected"
 
-    # coursekit grade, as the grader account (what the instructor types in formgrader's terminal)
-    result = hub.run_as(hub.accounts.grader, [str(hub.layout.env.python), "-m", "coursekit", "grade", "lab2"])
+    # coursekit grade, as the grader account (what the instructor types in formgrader's terminal); the
+    # isolation test's students of the same deployment are left out
+    result = hub.run_as(hub.accounts.grader, [str(hub.layout.env.python), "-m", "coursekit", "grade", "lab2",
+                                              f"--student={a}", f"--student={b}"])
     assert "in the bubblewrap sandbox" in result.stdout, result.stdout[-2000:]
 
     formgrader_page(hub, page, "/manage_submissions/lab2")

@@ -1,5 +1,10 @@
 """A scratch course deployed with ``coursekit hub setup`` for the hub tests, and removed afterwards.
 
+The isolation test and the browser test share one deployment per test session
+(:func:`shared_deployment`: four students; the browser's are the first two, the isolation test's
+the last two), removed when the session ends: setting up and removing a class costs more than
+either test's own steps.
+
 Each deployment has its own course id (``ck`` and six random hex digits), so its accounts
 (``<id>a``, ``<id>b`` students, ``<id>i`` instructor, ``<id>t`` TA, ``grader-<id>``) and folders never
 meet another run's; its four ports are free when it is made. The course lives in a folder under /tmp
@@ -146,3 +151,15 @@ def remove(hub: ScratchHub | None, base: Path | None = None, accounts: Accounts 
         process.stop(hub.layout)
     remove_users(accounts.everyone)
     shutil.rmtree(base, ignore_errors=True)
+
+
+_shared: list[ScratchHub] = []  # the session's deployment, once made
+
+
+def shared_deployment(config) -> ScratchHub:
+    """The test session's deployment (made on first use, removed at the session's end; `config` is
+    pytest's Config)."""
+    if not _shared:
+        _shared.append(deploy_scratch("class", students=4))
+        config.add_cleanup(lambda: remove(_shared.pop()))
+    return _shared[0]
