@@ -14,6 +14,8 @@
     similarity [ASSIGNMENT] which answers look copied: reports/ASSIGNMENT/similarity.html (instructors
                           only; linked from the class report) and a text summary
     lab [--student DIR]   JupyterLab with nbgrader's extensions for the course (localhost, token)
+    hub setup|start|stop|status  the course on a JupyterHub on this machine for course.toml's [hub]
+                          roster, instructor and TAs (root; real Unix users; coursekit/hub/)
     demo                  all of the above, in order, for the sample submissions
 
 Every command reads course.toml (found upwards from the working directory, or $COURSE_TOML)
@@ -228,6 +230,15 @@ def cmd_lab(config: CourseConfig, args: argparse.Namespace) -> None:
     start_lab(config, args)
 
 
+def cmd_hub(config: CourseConfig, args: argparse.Namespace) -> None:
+    from coursekit.hub import HubError
+    from coursekit.hub.commands import run
+    try:
+        run(config, args, say)
+    except HubError as err:
+        raise CommandError(str(err)) from None
+
+
 def cmd_demo(config: CourseConfig, args: argparse.Namespace) -> None:
     for step in (cmd_setup_data, cmd_build, cmd_samples, cmd_grade, cmd_feedback, cmd_grades, cmd_report):
         step(config, argparse.Namespace(assignment=None, student=None, workers=None, scheduler=None, force=False))
@@ -245,6 +256,7 @@ COMMANDS = {
     "report": (cmd_report, "write the class report (HTML with figures) and print its summary"),
     "similarity": (cmd_similarity, "compare the answer cells across submissions (copydetect); instructors only"),
     "lab": (cmd_lab, "start JupyterLab for the course (127.0.0.1, a token; --student DIR for a student's folder)"),
+    "hub": (cmd_hub, "the course on a JupyterHub on this machine: setup, start, stop, status ([hub] in course.toml)"),
     "demo": (cmd_demo, "setup-data, build, samples, autograde, feedback, grades, report"),
 }
 
@@ -255,7 +267,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text)
-        if name not in ("setup-data", "demo", "lab"):
+        if name not in ("setup-data", "demo", "lab", "hub"):
             command.add_argument("assignment", nargs="?", help="assignment name (default: the first in course.toml)")
         if name in ("grade", "autograde"):
             command.add_argument("--student", action="append", help="grade only this student (repeatable)")
@@ -265,6 +277,9 @@ def parser() -> argparse.ArgumentParser:
         if name == "lab":
             from coursekit.labserver import add_arguments
             add_arguments(command)
+        if name == "hub":
+            from coursekit.hub.commands import add_arguments as add_hub_arguments
+            add_hub_arguments(command)
     return top
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,10 @@ ENV_CONFIG = "COURSE_TOML"
 ENV_MIRROR = "COURSE_DATA_MIRROR"
 PROFILE_NAMES = ("full", "cpu", "grading")
 LATE_POLICIES = ("none", "zero")
+HUB_AUTHENTICATORS = ("shared-password", "pam")
+#: An account name on the hub: a Unix login name that nbgrader's exchange can carry in a file name
+#: (no '+' or '*'), JupyterHub keeps as is (lower case) and useradd accepts.
+ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 class ConfigError(Exception):
@@ -81,6 +86,16 @@ _SIMILARITY = {
 _DATA = {
     "root": (str, "a folder path"),
     "mirror": (str, "a folder path, or \"\" for none"),
+}
+_HUB = {
+    "roster": (str, "a CSV file of student ids (a column named id), relative to course.toml"),
+    "instructor": (str, "the instructor's account name"),
+    "tas": (list, "an array of TA account names, e.g. [\"ta1\"] or []"),
+    "ip": (str, "the address the hub listens on, e.g. 127.0.0.1"),
+    "port": (int, "a TCP port (the hub also uses the next three for itself)"),
+    "state_dir": (str, "a folder for the hub's own files, outside the course folder"),
+    "authenticator": (str, f"one of {', '.join(HUB_AUTHENTICATORS)}"),
+    "proxy": (str, "the configurable-http-proxy command, or \"\" to find it"),
 }
 _NUM = ((int, float), "a number")
 _COUNT = (int, "a whole number")
@@ -218,6 +233,25 @@ class Similarity:
 
 
 @dataclass(frozen=True)
+class Hub:
+    """The course on a JupyterHub on one machine (course.toml [hub]; coursekit.hub)."""
+
+    roster: Path            # CSV of student ids
+    instructor: str         # the instructor's account
+    tas: tuple[str, ...]    # the TAs' accounts
+    ip: str
+    port: int               # the public port; port + 1, + 2, + 3 are the hub's API, the proxy's API, formgrader
+    state_dir: Path         # the hub's database, secrets, logs and the users' Python
+    authenticator: str      # shared-password (tests, workshops) or pam (the machine's passwords)
+    proxy: str              # configurable-http-proxy's command, "" = search PATH and node_modules
+
+    @property
+    def staff(self) -> tuple[str, ...]:
+        """The accounts that grade: the instructor, then the TAs."""
+        return (self.instructor, *self.tas)
+
+
+@dataclass(frozen=True)
 class CourseConfig:
     """The whole of course.toml, checked, with paths made absolute."""
 
@@ -243,6 +277,7 @@ class CourseConfig:
     data_mirror: Path | None
     default_profile: str
     profiles: dict[str, Profile] = field(repr=False)
+    hub: Hub | None = None  # None: course.toml has no [hub] section
 
     def assignment(self, name: str) -> Assignment:
         try:
@@ -270,6 +305,38 @@ def _similarity(table: dict, path: Path) -> Similarity:
         raise ConfigError(f"{path}: key 'similarity.noise' must be between 5 and 100 characters, "
                           f"got {table['noise']!r}.")
     return Similarity(threshold=threshold, min_match=table["min_match"], noise=table["noise"])
+
+
+def _account(value: Any, name: str, path: Path) -> str:
+    if not isinstance(value, str) or not ACCOUNT_NAME.fullmatch(value):
+        raise ConfigError(f"{path}: key '{name}' must be an account name (a lower-case letter, then up to 31 "
+                          f"lower-case letters, digits, '-' or '_'), got {value!r}.")
+    return value
+
+
+def _hub(table: Any, root: Path, path: Path) -> Hub:
+    """The optional [hub] table, checked: types, account names, port range, where the state lives."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: 'hub' must be a table.")
+    _check(table, _HUB, "hub.", path)
+    instructor = _account(table["instructor"], "hub.instructor", path)
+    tas = tuple(_account(ta, "hub.tas", path) for ta in table["tas"])
+    staff = (instructor, *tas)
+    if len(set(staff)) != len(staff):
+        raise ConfigError(f"{path}: 'hub.instructor' and 'hub.tas' name the same account twice: {', '.join(staff)}.")
+    if not 1 <= table["port"] <= 65532:
+        raise ConfigError(f"{path}: key 'hub.port' must be a TCP port from 1 to 65532 (the hub uses it and the "
+                          f"next three), got {table['port']!r}.")
+    if table["authenticator"] not in HUB_AUTHENTICATORS:
+        raise ConfigError(f"{path}: key 'hub.authenticator' must be one of {', '.join(HUB_AUTHENTICATORS)}, "
+                          f"got {table['authenticator']!r}.")
+    state_dir = (root / table["state_dir"]).resolve()
+    if state_dir == root or root in state_dir.parents:
+        raise ConfigError(f"{path}: key 'hub.state_dir' must be outside the course folder {root} (the grader "
+                          f"account owns that folder; the hub's secrets and the Python it runs as root must not "
+                          f"be there), got {table['state_dir']!r}.")
+    return Hub(roster=(root / table["roster"]).resolve(), instructor=instructor, tas=tas, ip=table["ip"],
+               port=table["port"], state_dir=state_dir, authenticator=table["authenticator"], proxy=table["proxy"])
 
 
 def find_config(start: Path | None = None) -> Path:
@@ -304,9 +371,12 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
 
     top = {"course": _COURSE, "assignments": None, "grading": _GRADING, "sandbox": _SANDBOX,
            "similarity": _SIMILARITY, "data": _DATA, "profiles": None}
+    optional = {"hub": _HUB}
     for key in raw:
+        if key in optional:
+            continue
         if key not in top:
-            raise ConfigError(f"{path}: unknown section '[{key}]'. Allowed: {', '.join(top)}.")
+            raise ConfigError(f"{path}: unknown section '[{key}]'. Allowed: {', '.join([*top, *optional])}.")
     for key in top:
         if key not in raw:
             raise ConfigError(f"{path}: missing section '[{key}]'.")
@@ -383,4 +453,5 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
         data_mirror=mirror,
         default_profile=default_profile,
         profiles=profiles,
+        hub=_hub(raw["hub"], root, path) if "hub" in raw else None,
     )

@@ -117,3 +117,42 @@ def test_nbgrader_stops_with_the_message_on_a_bad_file(tmp_path):
     assert out.returncode != 0
     assert "course.toml cannot be used" in out.stderr and "grading.cell_timeout" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_hub_section_of_the_real_course_toml():
+    hub = load_config(COURSE_TOML).hub
+    assert hub.roster == ROOT / "roster.csv" and hub.roster.is_file()
+    assert hub.staff == ("instructor", "ta1")
+    assert hub.port == 8000 and hub.ip == "127.0.0.1"
+    assert hub.authenticator == "shared-password"
+    assert not hub.state_dir.is_relative_to(ROOT)
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ('tas = ["ta1"]', 'tas = "ta1"', r"key 'hub\.tas' must be an array of TA account names.*got a string"),
+    ('tas = ["ta1"]', 'tas = ["TA 1"]', r"key 'hub\.tas' must be an account name .*got 'TA 1'"),
+    ('tas = ["ta1"]', 'tas = ["instructor"]', r"'hub\.instructor' and 'hub\.tas' name the same account twice"),
+    ('instructor = "instructor"', 'instructor = "root+1"', r"key 'hub\.instructor' must be an account name"),
+    ('port = 8000', 'port = 65534', r"key 'hub\.port' must be a TCP port from 1 to 65532"),
+    ('port = 8000', 'port = "8000"', r"key 'hub\.port' must be a TCP port .*got a string"),
+    ('authenticator = "shared-password"', 'authenticator = "github"', r"'hub\.authenticator' must be one of shared-password, pam"),
+    ('state_dir = "/var/lib/coursekit-hub/dl-lab2"', 'state_dir = "hub-state"',
+     r"key 'hub\.state_dir' must be outside the course folder"),
+    ('proxy = ""', 'proxy = ""\nusers = 3', r"unknown key 'hub\.users'"),
+])
+def test_bad_hub_section_gives_one_clear_message(tmp_path, old, new, expected):
+    path = write_variant(tmp_path, old, new)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message and re.search(expected, message), message
+    assert "\n" not in message.strip()
+
+
+def test_hub_section_is_optional(tmp_path):
+    text = COURSE_TOML.read_text(encoding="utf-8")
+    start = text.index("[hub]")
+    end = text.index("\n\n", text.index('proxy = "'))
+    path = tmp_path / "course.toml"
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    assert load_config(path).hub is None
