@@ -102,10 +102,10 @@ def rows_ok(config) -> bool:
 
 def test_each_edited_test_cell_is_restored_and_graded(config, rows):
     """Deleted, emptied, renamed, re-pointed and unlocked test cells are all graded from the gradebook:
-    each guards a planted bug and scores 0; the one with changed points keeps its real 10."""
+    each guards a planted bug and scores 0; the one with changed points keeps its real points."""
     cells = rows["edited_test_cells"]["cells"]
     assert (cells["test_relu_derivative"], cells["test_sigmoid"], cells["test_tanh"], cells["test_l2_penalty"]) == (0,) * 4
-    assert cells["test_network_forward"] == 7.0
+    assert cells["test_network_forward"] == config.assignment("lab2").points["test_network_forward"]  # not the 100 it claims
     nb = nbformat.read(config.directory("autograded") / "edited_test_cells" / "lab2" / "lab2.ipynb", as_version=4)
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
     assert ids.count("test_relu_derivative") == 1 and ids.count("test_tanh") == 1 and "test_tanh_mine" not in ids
