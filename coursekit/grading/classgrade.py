@@ -1,12 +1,13 @@
 """Grade a whole class with nbgrader: in parallel, on a Dask cluster, sandboxed, resumable.
 
 ``coursekit grade ASSIGNMENT`` runs ``nbgrader autograde ASSIGNMENT --student=S --force`` once
-per submission. nbgrader executes, scores and stores everything; this module decides what runs
-where and keeps the books:
+per submission, each in a grading process of its own (:mod:`coursekit.grading.worker`: forked
+from a server that imported nbgrader and torch once per run). nbgrader executes, scores and
+stores everything; this module decides what runs where and keeps the books:
 
 * **checks first**: a missing, renamed, empty, non-JSON or other-assignment notebook is reported
   with its reason without starting nbgrader (:func:`precheck`);
-* **workers**: ``[grading] workers`` nbgrader processes at once (threads here, or tasks on the
+* **workers**: ``[grading] workers`` grading processes at once (threads here, or tasks on the
   Dask scheduler named by ``[grading] dask_scheduler`` / ``--scheduler``). Every kernel computes
   with the grading profile's ``threads`` (:func:`grading_threads`), whatever the machine and the
   number of workers, so a submission's numbers, and so its marks, never depend on who graded it;
@@ -17,7 +18,9 @@ where and keeps the books:
   submission with a digest of its files. A run that was killed is finished by running the command
   again: submissions already in the journal with the same files are skipped. ``--force`` regrades;
 * **limits**: each submission has ``[grading] notebook_timeout`` seconds; its kernel runs in the
-  bubblewrap sandbox (:mod:`coursekit.grading.sandbox`) unless ``[sandbox] enabled = false``.
+  bubblewrap sandbox (:mod:`coursekit.grading.sandbox`) unless ``[sandbox] enabled = false``;
+* **phases**: the wall and CPU time of each phase of a submission end its log
+  (:mod:`coursekit.grading.phases`; ``benchmarks/grading_phases.py`` sums them up).
 """
 
 from __future__ import annotations
