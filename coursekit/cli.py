@@ -111,6 +111,9 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
     from coursekit.grading.sandbox import SandboxError, bwrap_path
 
     name = default_assignment(config, args.assignment)
+    if not getattr(args, "scheduler", None) and not config.dask_scheduler:
+        from coursekit.grading.worker import warm_up
+        warm_up()  # the grading processes' server imports nbgrader and torch while the checks below run
     if not assignment_in_gradebook(config, name):
         raise CommandError(f"the gradebook has no assignment '{name}' yet: run `python -m coursekit build {name}` "
                            f"first (it registers the assignment's test cells and due date with nbgrader).")

@@ -1,12 +1,13 @@
 """Grade a whole class with nbgrader: in parallel, on a Dask cluster, sandboxed, resumable.
 
 ``coursekit grade ASSIGNMENT`` runs ``nbgrader autograde ASSIGNMENT --student=S --force`` once
-per submission. nbgrader executes, scores and stores everything; this module decides what runs
-where and keeps the books:
+per submission, each in a grading process of its own (:mod:`coursekit.grading.worker`: forked
+from a server that imported nbgrader and torch once per run). nbgrader executes, scores and
+stores everything; this module decides what runs where and keeps the books:
 
 * **checks first**: a missing, renamed, empty, non-JSON or other-assignment notebook is reported
   with its reason without starting nbgrader (:func:`precheck`);
-* **workers**: ``[grading] workers`` nbgrader processes at once (threads here, or tasks on the
+* **workers**: ``[grading] workers`` grading processes at once (threads here, or tasks on the
   Dask scheduler named by ``[grading] dask_scheduler`` / ``--scheduler``). Every kernel computes
   with the grading profile's ``threads`` (:func:`grading_threads`), whatever the machine and the
   number of workers, so a submission's numbers, and so its marks, never depend on who graded it;
@@ -17,7 +18,9 @@ where and keeps the books:
   submission with a digest of its files. A run that was killed is finished by running the command
   again: submissions already in the journal with the same files are skipped. ``--force`` regrades;
 * **limits**: each submission has ``[grading] notebook_timeout`` seconds; its kernel runs in the
-  bubblewrap sandbox (:mod:`coursekit.grading.sandbox`) unless ``[sandbox] enabled = false``.
+  bubblewrap sandbox (:mod:`coursekit.grading.sandbox`) unless ``[sandbox] enabled = false``;
+* **phases**: the wall and CPU time of each phase of a submission end its log
+  (:mod:`coursekit.grading.phases`; ``benchmarks/grading_phases.py`` sums them up).
 """
 
 from __future__ import annotations
@@ -27,8 +30,6 @@ import fcntl
 import hashlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -39,8 +40,6 @@ from pathlib import Path
 import nbformat
 
 from coursekit.config import CourseConfig, load_config
-from coursekit.grading.quickstart import nbgrader_command
-from coursekit.grading.sandbox import die_with_parent
 
 
 class GradingError(RuntimeError):
@@ -148,7 +147,9 @@ def kernel_environment(config: CourseConfig, threads: int) -> dict[str, str]:
 def nbgrader_reason(log: str) -> str:
     """The most telling line of a failed nbgrader run's log: the last exception, else the last error."""
     import re
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
+
+    from coursekit.grading.phases import PREFIX
+    lines = [line.strip() for line in log.splitlines() if line.strip() and not line.startswith(PREFIX)]
     for line in reversed(lines):
         if re.match(r"^[\w.]+(Error|Exception|Exit)\b.*:", line):
             return line[:300]
@@ -159,15 +160,18 @@ def nbgrader_reason(log: str) -> str:
 
 
 def grade_submission(job: Job) -> Outcome:
-    """Check one submission and run nbgrader autograde on it; never raises for a bad submission."""
+    """Check one submission and have a grading process (:mod:`coursekit.grading.worker`) run
+    nbgrader autograde on it; never raises for a bad submission."""
+    from coursekit.grading import phases, worker
     started = time.perf_counter()
+    clock = phases.PhaseClock()
     config = load_config(job.course_toml)
     folder = config.directory("submitted") / job.student / job.assignment
     digest = submission_digest(folder) if folder.is_dir() else ""
     reason = precheck(config, job.assignment, job.student, answer_cell_ids(config, job.assignment))
     if reason:
         return Outcome(job.student, "failed", time.perf_counter() - started, reason, digest)
-    env = {**os.environ, "COURSE_TOML": str(config.path), "COURSE_THREADS": str(job.threads),
+    env = {"COURSE_TOML": str(config.path), "COURSE_THREADS": str(job.threads),
            "OMP_NUM_THREADS": str(job.threads), "MKL_NUM_THREADS": str(job.threads)}
     private = None
     if job.sandbox:
@@ -180,28 +184,34 @@ def grade_submission(job: Job) -> Outcome:
             read_only=[str(config.data_root), str(config.path), package],
             env=kernel_environment(config, job.threads),
             # The lecture code implements dropout from scratch: no answer is handed out while grading.
-            masked=[str(Path(package) / "lectures")])
+            masked=[str(Path(package) / "lectures")],
+            workdir=str(config.directory("autograded") / job.student / job.assignment))
         env.update(extra)
-    command = [*nbgrader_command(), "autograde", job.assignment, f"--student={job.student}", "--force"]
+    log_path = log_folder(config, job.assignment) / f"{job.student}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    clock.lap("coordinator: checks, sandbox")
+    timed_out = False
     try:
-        process = subprocess.Popen(command, cwd=config.root, env=env, text=True, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, start_new_session=True, preexec_fn=die_with_parent)
-        try:
-            _, log = process.communicate(timeout=config.notebook_timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            return Outcome(job.student, "failed", time.perf_counter() - started,
-                           f"评分超过了 {config.notebook_timeout} 秒（course.toml grading.notebook_timeout），已停止 "
-                           f"(stopped after {config.notebook_timeout} s).", digest)
+        process = worker.Grading(worker.Request(str(config.root), job.assignment, job.student, job.threads, env,
+                                                str(log_path), time.time()))
+        status = process.wait(config.notebook_timeout)
+        if status is None:
+            timed_out = True
+            process.kill()
+        clock.lap("grading process (see its phases)")
     finally:
         if private is not None:
             from coursekit.grading import sandbox
             sandbox.cleanup(private)
-    log_path = log_folder(config, job.assignment) / f"{job.student}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text(log, encoding="utf-8")
-    if process.returncode != 0:
+    log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
+    clock.lap("coordinator: sandbox cleanup, log")
+    with open(log_path, "a", encoding="utf-8") as handle:
+        handle.write(clock.line("coordinator") + "\n")
+    if timed_out:
+        return Outcome(job.student, "failed", time.perf_counter() - started,
+                       f"评分超过了 {config.notebook_timeout} 秒（course.toml grading.notebook_timeout），已停止 "
+                       f"(stopped after {config.notebook_timeout} s).", digest)
+    if status != 0:
         return Outcome(job.student, "failed", time.perf_counter() - started, nbgrader_reason(log), digest)
     return Outcome(job.student, "graded", time.perf_counter() - started, "", digest)
 

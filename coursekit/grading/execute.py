@@ -12,7 +12,13 @@ nbgrader still executes the notebook and scores every cell from its outputs; thi
 * **an output cap**: printed output beyond ``[grading] output_limit_kb`` per cell is dropped and
   a note says how much;
 * **the sandbox** (:mod:`coursekit.grading.sandbox`): when ``coursekit grade`` sets it up, the kernel is
-  started inside bubblewrap and reached over Jupyter's IPC transport.
+  started inside bubblewrap and reached over Jupyter's IPC transport. ``coursekit grade`` starts that
+  kernel as soon as its grading process begins (:func:`prestart_kernel`), so that the kernel's own
+  start-up (Python, ipykernel, torch) runs while nbgrader sanitizes the submission;
+* **no waiting for the kernel to end**: once the last cell has run the kernel is stopped at once
+  (``shutdown_kernel = "immediate"``; everything it produced has already arrived);
+* **phases** (:mod:`coursekit.grading.phases`): wall and CPU time of the review, the kernel's
+  start, every cell, the verdicts and the kernel's end, written into nbgrader's log.
 
 Every reason reaches the student as an error or a note in the graded cell's output, which
 nbgrader's feedback shows.
@@ -31,8 +37,9 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Integer
+from traitlets import Enum, Integer
 
+from coursekit.grading import phases
 from coursekit.grading.cells import error_output, grade_id, is_answer, is_graded_test, is_trusted, note_output
 from coursekit.grading.judge import Judge
 
@@ -46,16 +53,76 @@ GUARD_STARTUP = ("get_ipython().run_line_magic('matplotlib', 'inline'); import c
 PROBE_TIMEOUT = 20
 
 
+def sandbox_settings() -> dict[str, Any] | None:
+    """The sandbox spec ``coursekit grade`` prepared for this process's submission, or None."""
+    spec = os.environ.get("COURSEKIT_SANDBOX")
+    return json.loads(Path(spec).read_text()) if spec else None
+
+
+def use_sandbox(km, settings: dict[str, Any]) -> None:
+    """Make kernel manager ``km`` start the sandbox's kernel and reach it over IPC."""
+    km.kernel_name = settings["kernel_name"]
+    km.transport = "ipc"
+    km.ip = settings["ipc_prefix"]
+
+
+#: The kernel :func:`prestart_kernel` started for this process's submission (taken by GuardedExecute).
+_prestarted = None
+
+
+def prestart_kernel() -> bool:
+    """Start the sandboxed kernel of this process's one submission now (``coursekit grade`` calls
+    this first thing in the grading process). Its start-up then overlaps nbgrader's sanitizing
+    and the review; nothing of the submission is in it until GuardedExecute runs the cells, and a
+    submission found tampering gets it stopped unused. The kernel is started exactly as
+    GuardedExecute would start it (the same kernelspec, startup lines and limits; the sandbox's
+    kernelspec is not an ipykernel one, so nbclient adds no history option). Returns whether a
+    kernel was started (only in the sandbox: there the working folder is the sandbox's own)."""
+    global _prestarted
+    settings = sandbox_settings()
+    if settings is None or _prestarted is not None:
+        return False
+    from jupyter_client.manager import AsyncKernelManager
+    km = AsyncKernelManager(kernel_name=settings["kernel_name"])
+    use_sandbox(km, settings)
+    run_sync(km.start_kernel)(extra_arguments=[startup_argument()], cwd=settings["private"])
+    _prestarted = km
+    clock = phases.current()
+    if clock is not None:
+        clock.kernel_pid = kernel_pid(km)
+    return True
+
+
+def _take_prestarted():
+    global _prestarted
+    km, _prestarted = _prestarted, None
+    return km
+
+
+def startup_argument() -> str:
+    return f"--IPKernelApp.exec_lines={json.dumps([GUARD_STARTUP])}"
+
+
+def kernel_pid(km) -> int | None:
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    return getattr(process, "pid", None)
+
+
 class GuardedExecute(Execute):
     """nbgrader's Execute with the guard, the dead-kernel handling and the output cap."""
 
     output_limit_kb = Integer(256, help="Printed output kept per cell, in kilobytes.").tag(config=True)
+    # The last cell's outputs have all arrived when the kernel is stopped: waiting for it to tidy
+    # up (atexit handlers, torch's teardown) only costs time (≈ 1.2 s measured).
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
+                           help=Execute.shutdown_kernel.help).tag(config=True)
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
-        startup = f"--IPKernelApp.exec_lines={json.dumps([GUARD_STARTUP])}"
+        startup = startup_argument()
         if startup not in self.extra_arguments:
             self.extra_arguments = [*self.extra_arguments, startup]
         await super().async_start_new_kernel(**kwargs)
+        self._clock.kernel_pid = kernel_pid(self.km)
 
     # nbclient binds the synchronous wrapper to the function, not to the method name.
     start_new_kernel = run_sync(async_start_new_kernel)
@@ -63,26 +130,43 @@ class GuardedExecute(Execute):
     # --- the kernel (sandboxed when coursekit grade asks for it) -------------------------
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
-        spec = os.environ.get("COURSEKIT_SANDBOX")
-        if spec:
-            settings = json.loads(Path(spec).read_text())
-            km.kernel_name = settings["kernel_name"]
-            km.transport = "ipc"
-            km.ip = settings["ipc_prefix"]
+        settings = sandbox_settings()
+        if settings:
+            use_sandbox(km, settings)
         return km
 
     # --- one notebook ---------------------------------------------------------------------
     def preprocess(self, nb, resources=None, km=None):
+        # The clock of `coursekit grade`'s grading process, else one of this notebook's own.
+        self._clock = phases.current() or phases.PhaseClock()
+        if self._clock is phases.current():
+            self._clock.lap("nbgrader: gradebook, sanitize")
+        self._first_cell = True
         self._stopped: str | None = None      # why the kernel can no longer run cells
         self._output_bytes: dict[int, int] = {}
         self._judge = Judge()                  # imports torch while the kernel starts
         self._tampered: list[str] | None = self._judge.review(nb.cells) or None
-        if self._tampered:
-            # Nothing will run: every cell gets its note without a kernel being started for it.
-            for index, cell in enumerate(nb.cells):
-                self.preprocess_cell(cell, resources, index)
-            return nb, resources
-        return super().preprocess(nb, resources, km)
+        self._clock.lap("review of the student's code")
+        prestarted = _take_prestarted() if km is None else None
+        connected = False
+        try:
+            if self._tampered:
+                # Nothing will run: every cell gets its note without a kernel being used for it.
+                for index, cell in enumerate(nb.cells):
+                    self.preprocess_cell(cell, resources, index)
+                return nb, resources
+            connected = True
+            return super().preprocess(nb, resources, km or prestarted)
+        finally:
+            if prestarted is not None:
+                # Not nbclient's own kernel manager, so nbclient leaves stopping it to us.
+                if connected and self.kc is not None:
+                    self.kc.stop_channels()
+                if run_sync(prestarted.is_alive)():
+                    run_sync(prestarted.shutdown_kernel)(now=True)
+            self._clock.lap("kernel stop")
+            if phases.current() is not self._clock:
+                self.log.info(self._clock.line("nbgrader"))
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
@@ -94,8 +178,12 @@ class GuardedExecute(Execute):
             cell.outputs = [error_output("NotRun", f"这个单元格没有运行：{self._stopped}")] \
                 if is_graded_test(cell) else []
             return cell, resources
+        if self._first_cell:
+            self._first_cell = False
+            self._clock.lap("kernel start: sandbox, ipykernel, imports")
         if is_trusted(cell) and not self._tampered:
             self._check_kernel(cell)
+            self._clock.lap("guard checks")
         if self._tampered:
             # Nothing after the tampering is run: its results could not be trusted.
             cell.outputs = [error_output(
@@ -105,8 +193,10 @@ class GuardedExecute(Execute):
                 if is_graded_test(cell) else []
             return cell, resources
         cell, resources = self._run(cell, resources, index)
+        self._clock.lap(f"{'trusted' if is_trusted(cell) else 'answer'} cell {grade_id(cell) or index + 1}")
         if is_graded_test(cell):
             self._judge.verdict(cell)
+            self._clock.lap("verdicts")
         return cell, resources
 
     def _run(self, cell, resources, index):

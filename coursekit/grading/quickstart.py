@@ -3,8 +3,9 @@
 ``import nbformat`` imports ``jsonschema``, whose format checkers import ``rfc3987_syntax``
 when it is installed (nbformat asks for ``jsonschema[format-nongpl]``). That package compiles
 some thirty Earley grammars at import time: ≈ 2.2 s on this course's 2-core grading machine,
-paid by every ``nbgrader autograde`` process, once per submission. Nothing nbgrader validates
-uses the ``iri`` formats those grammars check.
+paid by every nbgrader process (and by the server ``coursekit grade`` forks its grading processes
+from, :mod:`coursekit.grading.worker`). Nothing nbgrader validates uses the ``iri`` formats those
+grammars check.
 
 :func:`defer_iri_grammars` puts a stand-in module in its place whose ``is_valid_syntax`` loads
 the real package the first time it is called, so IRI validation still works, only later.

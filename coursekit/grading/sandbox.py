@@ -59,6 +59,8 @@ class Spec:
     read_only: list[str]    # extra paths the kernel may read (data root, course.toml, package)
     env: dict[str, str]     # the kernel's whole environment
     masked: list[str] = field(default_factory=list)  # files inside those paths the kernel sees as empty
+    # The kernel's working folder (an empty tmpfs at that path); empty: the launcher's own.
+    workdir: str = ""
 
 
 def bwrap_path() -> str:
@@ -79,8 +81,12 @@ def python_paths() -> list[str]:
 
 
 def prepare(job: str, *, memory_mb: int, max_processes: int, max_file_mb: int, tmp_mb: int,
-            read_only: list[str], env: dict[str, str], masked: list[str] | None = None) -> tuple[Path, dict[str, str]]:
+            read_only: list[str], env: dict[str, str], masked: list[str] | None = None,
+            workdir: str = "") -> tuple[Path, dict[str, str]]:
     """Make the private folder, kernelspec and spec of one grading job.
+
+    ``workdir`` is where the kernel works (nbgrader's autograded/<student>/<assignment>); inside the
+    sandbox it is an empty tmpfs, so the kernel can be started before nbgrader has made that folder.
 
     Returns the folder (delete it with :func:`cleanup`) and the environment variables nbgrader
     needs to use the sandbox.
@@ -92,7 +98,7 @@ def prepare(job: str, *, memory_mb: int, max_processes: int, max_file_mb: int, t
     kernel_dir.mkdir(parents=True)
     spec = Spec(job=job, private=str(private), kernel_name=KERNEL_NAME, ipc_prefix=str(private / "ipc" / "kernel"),
                 memory_mb=memory_mb, max_processes=max_processes, max_file_mb=max_file_mb, tmp_mb=tmp_mb,
-                read_only=read_only, env=env, masked=list(masked or []))
+                read_only=read_only, env=env, masked=list(masked or []), workdir=workdir)
     spec_path = private / "spec.json"
     spec_path.write_text(json.dumps(asdict(spec), indent=1))
     (kernel_dir / "kernel.json").write_text(json.dumps({
@@ -238,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     connection = private / "connection.json"
     shutil.copy(args.connection_file, connection)
     confine(spec)
-    command = bwrap_command(spec, str(connection), kernel_args, os.getcwd())
+    command = bwrap_command(spec, str(connection), kernel_args, spec.workdir or os.getcwd())
     os.execv(command[0], command)
 
 

@@ -151,3 +151,8 @@ def test_nbgrader_reason_prefers_the_last_exception():
     assert classgrade.nbgrader_reason(log).startswith("nbformat.reader.NotJSONError: Notebook does not appear")
     assert classgrade.nbgrader_reason("[X | ERROR] something broke\n") == "[X | ERROR] something broke"
     assert classgrade.nbgrader_reason("") == "nbgrader failed without a message"
+    from coursekit.grading.phases import PhaseClock
+    clock = PhaseClock()
+    clock.lap("nbgrader: save grades, write notebook")
+    assert classgrade.nbgrader_reason(f"[X | INFO] started\n{clock.line('grading process')}\n") == "[X | INFO] started", \
+        "the phases at the end of the log are not a reason"

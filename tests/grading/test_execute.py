@@ -65,3 +65,62 @@ def test_tampering_in_an_answer_cell_runs_nothing_and_fails_every_graded_cell(at
     assert nb.cells[1].outputs == [], "the answer cell did not run"
     error = nb.cells[3].outputs[-1]
     assert error.ename == "TamperingDetected" and "答案单元格 l2_penalty 第 3 行" in error.evalue
+
+
+@pytest.fixture
+def sandboxed(tmp_path, monkeypatch):
+    """A sandbox prepared as `coursekit grade` prepares it for one submission (its spec in the
+    environment); yields the kernel's working folder, which does not exist outside."""
+    import shutil
+    from pathlib import Path
+
+    from coursekit.config import load_config
+    from coursekit.grading import sandbox
+    from coursekit.grading.classgrade import kernel_environment
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "course.toml")
+    workdir = tmp_path / "autograded" / "ann" / "lab2"
+    private, extra = sandbox.prepare(f"unit-{tmp_path.name}", memory_mb=config.memory_limit_mb,
+                                     max_processes=config.sandbox.max_processes, max_file_mb=8, tmp_mb=16,
+                                     read_only=[str(root / "coursekit"), str(config.path)],
+                                     env=kernel_environment(config, 1), workdir=str(workdir))
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield workdir
+    finally:
+        sandbox.cleanup(private)
+
+
+def test_a_kernel_started_before_sanitizing_grades_the_same_and_is_stopped(sandboxed):
+    from nbclient.util import run_sync
+
+    from coursekit.grading import execute
+    assert execute.prestart_kernel(), "the sandbox's kernel is launched at once"
+    km = execute._prestarted
+    nb = notebook(RIGHT)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("import os\nprint(os.getcwd())", metadata=meta("where", locked=True)))
+    nb = run(nb)
+    assert execute._prestarted is None, "taken by the execute step"
+    assert texts(nb.cells[1]) == [f"{sandboxed}\n"], "it works in the submission's folder, inside the sandbox"
+    assert [o.output_type for o in nb.cells[4].outputs] == ["stream"] and "通过" in nb.cells[4].outputs[0].text
+    assert not run_sync(km.is_alive)(), "stopped once the last cell ran"
+
+
+def test_a_tampering_submission_has_its_prestarted_kernel_stopped_unused(sandboxed):
+    from nbclient.util import run_sync
+
+    from coursekit.grading import execute
+    assert execute.prestart_kernel()
+    km = execute._prestarted
+    nb = run(notebook(RIGHT + "\ncheck = lambda *args, **kwargs: None"))
+    assert nb.cells[3].outputs[-1].ename == "TamperingDetected"
+    assert not run_sync(km.is_alive)()
+
+
+def test_without_a_sandbox_no_kernel_is_started_early(monkeypatch):
+    from coursekit.grading import execute
+    monkeypatch.delenv("COURSEKIT_SANDBOX", raising=False)
+    assert not execute.prestart_kernel() and execute._prestarted is None

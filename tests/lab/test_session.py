@@ -28,3 +28,11 @@ def test_mnist_is_loaded_once_and_normalised(monkeypatch):
     assert X_train.shape == (60000, 1, 28, 28) and X_test.shape == (10000, 1, 28, 28)
     assert abs(X_train.mean().item()) < 0.01 and abs(X_train.std().item() - 1) < 0.01
     assert session.mnist()[0][0] is X_train
+
+
+def test_importing_the_lab_package_leaves_torch_to_start():
+    """`coursekit grade` reads MNIST's files through coursekit.lab.data: no torch import for that."""
+    import subprocess
+    import sys
+    code = "import sys, coursekit.lab, coursekit.lab.data; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -1,0 +1,147 @@
+"""The process that grades one submission: ``nbgrader autograde ASSIGNMENT --student=S --force``.
+
+Each submission is still graded by a process of its own, exactly as before: nbgrader's
+AutogradeApp with the course's nbgrader_config.py, in the course folder, in a session of its own
+that is killed as a whole at the time limit, writing nbgrader's log to
+``autograded/.coursekit-<assignment>-logs/<student>.log``. What changed is how that process
+begins. A fresh ``python -m nbgrader`` spends ≈ 1.7 s of CPU importing nbgrader, and torch for the
+judge, before it reads the submission; here one *server* process per class run imports all of
+that once (:data:`PRELOAD`), and every grading process is forked from it
+(``multiprocessing``'s forkserver). The server grades nothing and is never changed by a
+submission, so every grading process starts from the same state, whatever was graded before.
+
+In the grading process (:func:`grade`), the sandboxed kernel is launched first
+(:func:`coursekit.grading.execute.prestart_kernel`), so its own start-up (Python, ipykernel,
+torch) runs while nbgrader opens the gradebook and sanitizes the submission; then nbgrader runs.
+The phases of the submission (:mod:`coursekit.grading.phases`) end the log.
+
+Where a process may not have children of its own (a daemonic Dask worker), the same
+:func:`grade` runs in a fresh ``python -m coursekit.grading.worker`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+
+from coursekit.grading.quickstart import defer_iri_grammars
+
+#: What the server imports once, in this order (this module first: it defers the IRI grammars
+#: before anything imports nbformat; see coursekit.grading.quickstart).
+PRELOAD = ["coursekit.grading.worker", "nbgrader.apps.nbgraderapp", "nbgrader.converters.autograde",
+           "nbgrader.preprocessors", "nbconvert.exporters.notebook", "jupyter_client.manager",
+           "coursekit.grading.execute", "coursekit.lab.parts", "coursekit.lab.review",
+           "coursekit.grading.feedback", "sqlalchemy.dialects.sqlite"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One submission for a grading process (plain data: it is pickled to the forked process)."""
+
+    root: str               # the course folder (nbgrader runs there and reads its nbgrader_config.py)
+    assignment: str
+    student: str
+    threads: int            # torch threads of the judge (the kernel gets the same through its env)
+    env: dict[str, str]     # environment variables to set (COURSE_TOML, threads, the sandbox's)
+    log: str                # where nbgrader's log goes
+    launched: float         # time.time() when the coordinator launched it (the first phase starts there)
+
+
+def grade(request: Request) -> None:
+    """Grade one submission in this process (which must be a fresh one: it becomes nbgrader)."""
+    try:
+        os.setsid()  # its own process group: the time limit kills everything it started
+    except OSError:
+        pass  # already a session leader
+    from coursekit.grading.sandbox import die_with_parent
+    die_with_parent()
+    log = os.open(request.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.chdir(request.root)
+    os.environ.update(request.env)
+    from coursekit.grading import execute, phases
+    clock = phases.start_submission(origin=request.launched)
+    clock.lap("grading process start")
+    import torch
+    torch.set_num_threads(request.threads)  # the judge's references: as many threads as the kernel's
+    execute.prestart_kernel()
+    clock.lap("kernel launch")
+    from nbgrader.apps.nbgraderapp import NbGraderApp
+    try:
+        NbGraderApp.launch_instance(argv=["autograde", request.assignment, f"--student={request.student}", "--force"])
+    finally:
+        clock.lap("nbgrader: save grades, write notebook")
+        print(clock.line("grading process"), file=sys.stderr, flush=True)
+
+
+class Grading:
+    """A running grading process: wait for it, or kill it with everything it started."""
+
+    def __init__(self, request: Request) -> None:
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._popen: subprocess.Popen | None = None
+        if multiprocessing.current_process().daemon:
+            self._popen = subprocess.Popen([sys.executable, "-m", "coursekit.grading.worker",
+                                            json.dumps(asdict(request))],
+                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL)
+        else:
+            self._process = _context().Process(target=grade, args=(request,), name=f"grade-{request.student}")
+            self._process.start()
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid if self._popen is not None else self._process.pid
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit status, or None if it is still running after ``timeout`` seconds."""
+        if self._popen is not None:
+            try:
+                return self._popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        self._process.join(timeout)
+        return self._process.exitcode
+
+    def kill(self) -> None:
+        """SIGKILL its process group (itself, the kernel launcher and what they started)."""
+        for target in (lambda: os.killpg(self.pid, signal.SIGKILL), lambda: os.kill(self.pid, signal.SIGKILL)):
+            try:
+                target()
+            except (ProcessLookupError, PermissionError):
+                continue
+        if self._popen is not None:
+            self._popen.wait()
+        else:
+            self._process.join()
+
+
+def _context():
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def warm_up() -> None:
+    """Start the server now (it imports for a few seconds), while the coordinator does its own checks."""
+    if not multiprocessing.current_process().daemon:
+        _context()
+        from multiprocessing import forkserver
+        forkserver.ensure_running()
+
+
+def main() -> None:
+    grade(Request(**json.loads(sys.argv[1])))
+
+
+defer_iri_grammars()  # this module is the server's first import: before nbformat, wherever it is imported
+
+if __name__ == "__main__":
+    main()
