@@ -125,7 +125,7 @@ ALL_DONE_JS = """() => {
   const prompts = [...nb.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(e => e.textContent.trim());
   if (!prompts.length || prompts.some(t => t.includes('*'))) return false;
   const idle = (document.querySelector('#jp-main-statusbar') || {textContent: ''}).textContent.includes('Idle');
-  const errored = [...nb.querySelectorAll('.jp-OutputArea-output')].some(e => /Traceback|Error\\b/.test(e.textContent));
+  const errored = [...nb.querySelectorAll(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")].some(e => /Traceback|Error\\b/.test(e.textContent));
   return idle && (/\\d/.test(prompts[prompts.length - 1]) || errored);
 }"""
 
@@ -212,7 +212,9 @@ def test_02_student_fills_a_todo_runs_all_and_sees_checks_and_figures(course, st
 
     notebook = page.locator(".jp-NotebookPanel:visible")
     outputs = notebook.locator(".jp-OutputArea-output")
-    errors = [t for t in outputs.all_inner_texts() if re.search(r"Traceback|Error\b", t)]
+    # an error is shown as stderr; the code the notebook displays (show_code) may mention ValueError
+    stderr = notebook.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    errors = [t for t in stderr.all_inner_texts() if re.search(r"Traceback|Error\b", t)]
     assert not errors, f"Run All shows errors: {errors[:2]}"
     expect(notebook).to_contain_text("运行配置 profile = grading")
     expect(notebook).to_contain_text("自查通过：三个激活函数及其导数都与 PyTorch 一致。")
