@@ -40,8 +40,12 @@ from coursekit.service.watcher import Attempt, inbound_folder, scan
 RETRY_BASE = 30
 
 
+_SAY = threading.Lock()
+
+
 def say(message: str) -> None:
-    print(f"[coursekit serve] {now_utc().strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+    with _SAY:  # whole lines, whichever worker speaks
+        print(f"[coursekit serve] {now_utc().strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
 class GradingService:
