@@ -26,7 +26,8 @@ from coursekit.authoring.samples import DEMO_SAMPLES, make_submission
 from coursekit.config import load_config
 from coursekit.grading.gradetable import grade_rows
 from coursekit.grading.nbgrader_settings import open_gradebook
-from coursekit.service.classroom import feedback_page, submit
+from coursekit.service.classroom import submit
+from coursekit.service.watcher import feedback_page
 from coursekit.service.journal import Journal, journal_path
 from grader_tests.conftest import ROOT, mirror_path, run_step
 from grader_tests.test_feedback_and_report import hidden_lines, page_text

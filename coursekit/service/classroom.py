@@ -9,11 +9,10 @@ submission's secret in the exchange's feedback folder.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from coursekit.config import CourseConfig
-from coursekit.service.watcher import Attempt, inbound_folder, parse_attempt
+from coursekit.service.watcher import Attempt, feedback_page, inbound_folder, parse_attempt
 
 
 def _settings(config: CourseConfig, home: Path):
@@ -46,14 +45,6 @@ def submit(config: CourseConfig, home: Path, student: str, assignment: str, file
     if attempt is None or not (inbound_folder(config) / attempt.name).is_dir():
         raise RuntimeError(f"nbgrader submit of {student} left no submission in {inbound_folder(config)}")
     return attempt
-
-
-def feedback_page(config: CourseConfig, attempt: Attempt, notebook: str) -> Path:
-    """Where nbgrader's release_feedback puts this submission's page (its secret's hash)."""
-    from nbgrader.utils import notebook_hash
-    secret = (inbound_folder(config) / attempt.name / "submission_secret.txt").read_text(encoding="utf-8")
-    checksum = notebook_hash(secret=secret, notebook_id=Path(notebook).stem)
-    return config.exchange_root / config.course_id / "feedback" / f"{checksum}.html"
 
 
 def feedback_released(config: CourseConfig, attempt: Attempt, notebook: str) -> bool:

@@ -10,7 +10,8 @@ Events of one submission (``attempt``: its inbound folder name), in the order th
 ``received``     seen complete in the exchange
 ``deferred``     over the rate limit: kept, a page saying when it will be graded was released (``until``)
 ``graded``       the class-grading path finished it (``status`` graded or failed, ``score``, ``reason``)
-``released``     its feedback was released to the exchange (``latency``: seconds since Submit)
+``released``     its feedback was released to the exchange (``latency``: seconds since Submit; ``by``
+                 "instructor" when it had feedback before the service first saw it)
 ``superseded``   a newer submission of the same student replaced it before it was graded (page released)
 ``not_counted``  late, while an on-time submission of the student counts (page released)
 ``restored``     (policy ``best``) put back into the gradebook after a later, lower-scoring submission

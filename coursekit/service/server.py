@@ -34,7 +34,7 @@ from coursekit.service.journal import Journal, Record, journal_path, now_utc, se
 from coursekit.service.policy import best_of, feedback_mode, feedback_steps
 from coursekit.service.schedule import Task, plan
 from coursekit.service.steps import NbgraderSteps
-from coursekit.service.watcher import Attempt, inbound_folder, scan
+from coursekit.service.watcher import Attempt, feedback_page, inbound_folder, scan
 
 #: Seconds before a task that raised is tried again (doubled each time, at most an hour).
 RETRY_BASE = 30
@@ -71,16 +71,20 @@ class GradingService:
 
     # --- the loop --------------------------------------------------------------------------------
     def serve(self, stop: threading.Event) -> None:
-        """Poll and dispatch until `stop` is set; then finish the tasks already started."""
+        """Poll and dispatch until `stop` is set; then finish the tasks already started (the ones
+        still waiting for a worker stay in the journal for the next start)."""
         say(f"watching {inbound_folder(self.config)} for '{self.assignment}' with {self.workers} worker(s); "
             f"journal {self.journal.path}")
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="grade") as pool:
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="grade")
+        try:
             while not stop.is_set():
                 for task in self.poll():
                     pool.submit(self._run, task)
                 self._wake.wait(self.config.service.poll_seconds)
                 self._wake.clear()
             say("stopping: finishing the submissions already started")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         say("stopped")
 
     def poll(self) -> list[Task]:
@@ -90,7 +94,13 @@ class GradingService:
             if attempt.name not in records:
                 self.journal.append("received", attempt)
                 records[attempt.name] = Record(attempt)
-                say(f"{attempt.student}: new submission {attempt.name}")
+                if feedback_page(self.config, attempt, self.notebook).is_file():
+                    # Answered before the service knew it (the instructor released its feedback): left as it is.
+                    self.journal.append("released", attempt, latency=None, by="instructor")
+                    records[attempt.name].state = "released"
+                    say(f"{attempt.student}: {attempt.name} already has feedback in the exchange; left as it is")
+                else:
+                    say(f"{attempt.student}: new submission {attempt.name}")
         now = self.clock()
         with self._busy_lock:
             tasks = [t for t in plan(records.values(), now, self.due, self.config.service, set(self._busy))

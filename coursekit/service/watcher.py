@@ -64,3 +64,12 @@ def scan(config: CourseConfig, assignment: str) -> list[Attempt]:
         if attempt is not None and attempt.assignment == assignment and is_complete(folder):
             found.append(attempt)
     return sorted(found, key=lambda a: (a.submitted_at, a.name))
+
+
+def feedback_page(config: CourseConfig, attempt: Attempt, notebook: str) -> Path:
+    """Where nbgrader's release_feedback puts this submission's page, and where Fetch Feedback looks
+    for it: ``<exchange>/<course>/feedback/<md5 of its secret and the notebook's name>.html``."""
+    from nbgrader.utils import notebook_hash
+    secret = (inbound_folder(config) / attempt.name / "submission_secret.txt").read_text(encoding="utf-8")
+    checksum = notebook_hash(secret=secret, notebook_id=Path(notebook).stem)
+    return config.exchange_root / config.course_id / "feedback" / f"{checksum}.html"
