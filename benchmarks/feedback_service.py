@@ -145,23 +145,25 @@ def main() -> int:
     journal = Journal(journal_path(config, "lab2"))
     log = scratch / "service.log"
     rng = random.Random(args.seed)
-    loads: list[float] = []
+    loads: list[tuple[float, float]] = []  # (time, 1-minute load average), every 5 s
     print(f"[bench] scratch course {config_path.parent}; {args.students} students at {args.rate}/min, "
           f"burst {args.burst}, kill {'yes' if args.kill else 'no'}; load average at start {os.getloadavg()}",
           flush=True)
 
+    for number in (signal.SIGINT, signal.SIGTERM):  # an interrupted run still stops its service
+        signal.signal(number, lambda *_: sys.exit(130))
     service = start(config_path, env, log)
     submissions: list[Submitted] = []
     down_seconds = 0.0
+    killed_at: float | None = None
 
     def poll() -> None:
         now = time.time()
         for s in submissions:
             if s.answered is None and feedback_released(config, s.attempt, "lab2.ipynb"):
                 s.answered = now
-        if not loads or now - loads[-1] >= 5:
-            loads.append(now)
-            loads.append(os.getloadavg()[0])
+        if not loads or now - loads[-1][0] >= 5:
+            loads.append((now, os.getloadavg()[0]))
 
     def wait_until(moment: float) -> None:
         while time.time() < moment:
@@ -192,11 +194,11 @@ def main() -> int:
             if args.kill and i == args.students // 2:
                 service.send_signal(signal.SIGKILL)
                 service.wait()
-                killed = time.time()
+                killed_at = time.time()
                 if not children_gone(config_path.parent):
                     print("[bench] WARNING: processes of the killed service are still running", flush=True)
                 service = start(config_path, env, log)
-                down_seconds = time.time() - killed
+                down_seconds = time.time() - killed_at
                 print(f"[bench] service killed with SIGKILL after submission {i + 1} and restarted", flush=True)
             next_at += rng.expovariate(args.rate / 60)
         steady_end = drain("steady")
@@ -222,28 +224,35 @@ def main() -> int:
     twice = sorted(name for name, kinds in per_attempt.items() if kinds.count("graded") > 1 or kinds.count("released") > 1)
     lost = [s for s in submissions if s.answered is None or s.attempt.name not in per_attempt]
     deferred = sum(1 for kinds in per_attempt.values() if "deferred" in kinds)
-    load_values = loads[1::2]
+    load_values = [load for _, load in loads]
     results = {"students": args.students, "rate_per_min": args.rate, "burst": args.burst, "killed": args.kill,
                "submissions": len(submissions), "lost": len(lost), "graded_or_released_twice": len(twice),
                "deferred": deferred, "service_down_seconds": round(down_seconds, 1),
                "load_average_mean": round(statistics.mean(load_values), 2) if load_values else None,
                "load_average_end": os.getloadavg(), "phases": {}}
-    print(f"\n{'phase':8} {'kind':8} {'n':>4} {'median s':>9} {'p95 s':>7} {'max s':>7}")
-    for phase in ("steady", "burst"):
+    if killed_at is not None:  # the steady phase in three groups: before, across and after the kill
+        for s in submissions:
+            if s.phase == "steady":
+                s.phase = ("steady, answered before the kill" if s.answered is not None and s.answered < killed_at
+                           else "steady, in the service at the kill" if s.at < killed_at
+                           else "steady, submitted after the kill")
+    phases = list(dict.fromkeys(s.phase for s in submissions))
+    print(f"\n{'phase':36} {'kind':8} {'n':>4} {'median s':>9} {'p95 s':>7} {'max s':>7}")
+    for phase in phases:
         done = [s for s in submissions if s.phase == phase and s.answered is not None]
         rows = [("all", done)] + [(k, [s for s in done if s.kind == k]) for k in ("right", "partial", "wrong", "broken")]
         for kind, group in rows:
             if not group:
                 continue
             latencies = [s.answered - s.at for s in group]
-            print(f"{phase:8} {kind:8} {len(group):4d} {statistics.median(latencies):9.1f} "
+            print(f"{phase:36} {kind:8} {len(group):4d} {statistics.median(latencies):9.1f} "
                   f"{percentile(latencies, 0.95):7.1f} {max(latencies):7.1f}")
             if kind == "all":
                 results["phases"][phase] = {"n": len(group), "median_s": round(statistics.median(latencies), 1),
                                             "p95_s": round(percentile(latencies, 0.95), 1),
                                             "max_s": round(max(latencies), 1)}
-    results["phases"].setdefault("burst", {})["drain_s"] = round(burst_end - burst_start, 1)
-    results["phases"]["steady"]["span_s"] = round(steady_end - submissions[0].at, 1) if submissions else None
+    results["burst_drain_s"] = round(burst_end - burst_start, 1)
+    results["steady_span_s"] = round(steady_end - submissions[0].at, 1) if submissions else None
     print(f"\nburst of {args.burst}: drained {burst_end - burst_start:.1f} s after it was submitted")
     print(f"lost (no feedback page): {len(lost)}   graded or released twice: {len(twice)}   deferred: {deferred}")
     if args.kill:
