@@ -13,6 +13,7 @@ first submission, whose feedback the instructor released, is left as it is).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,9 +77,26 @@ def the_students_work(notebook: Path) -> None:
     nbformat.write(work, notebook)
 
 
+def close_the_notebook(page) -> None:
+    """Close lab2.ipynb if an earlier step left it open, without saving: its file is about to be
+    replaced by the finished lab (else JupyterLab would ask, at its next autosave, which version to keep)."""
+    tabs = page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text="lab2.ipynb")
+    while tabs.count():
+        before = page.locator("#jp-main-dock-panel .lm-TabBar-tab").count()
+        tabs.first.locator(".lm-TabBar-tabCloseIcon").click()
+        # either the tab closes or JupyterLab asks about the unsaved notebook
+        page.wait_for_function("n => document.querySelector('.jp-Dialog') !== null || "
+                               "document.querySelectorAll('#jp-main-dock-panel .lm-TabBar-tab').length < n", arg=before)
+        discard = page.locator(".jp-Dialog button", has_text=re.compile(r"Discard|Don.t Save|Revert"))
+        if discard.count():
+            discard.first.click()
+        expect(page.locator(".jp-Dialog")).to_have_count(0)
+
+
 def test_student_submits_and_fetches_feedback_without_any_instructor_action(course, student_page, instructor_page,
                                                                            service):
     page = student_page
+    close_the_notebook(page)
     open_assignment_list(page)
     notebook = course.student_home / "lab2" / "lab2.ipynb"
     if not notebook.is_file():  # this file runs alone: fetch lab2 first
