@@ -7,6 +7,9 @@
                           autograde the class with nbgrader: parallel (or on Dask), sandboxed,
                           resumable; a summary table at the end
     autograde [ASSIGNMENT] the same as grade (kept for the demo and muscle memory)
+    serve [ASSIGNMENT] [--workers N]
+                          the grading service: every submission graded when it reaches the exchange,
+                          its feedback released at once (course.toml [service]; stop with SIGTERM)
     feedback [ASSIGNMENT] nbgrader generate_feedback
     grades [ASSIGNMENT]   print the grade table from the gradebook
     export [ASSIGNMENT]   grades.csv, one row per student (nbgrader export)
@@ -99,21 +102,14 @@ def _timestamp_before(due: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
-def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
-    """Grade every collected submission (see coursekit.grading.classgrade)."""
-    from tqdm import tqdm
-
-    from coursekit.grading import classgrade
-    from coursekit.lab.data import ensure_mnist
-    from coursekit.grading.nbgrader_settings import enable_wal
+def ready_to_grade(config: CourseConfig, name: str) -> None:
+    """What grading needs before it starts (`grade` and `serve`): the assignment in the gradebook,
+    bubblewrap (unless the sandbox is off), MNIST for the kernels, the gradebook in WAL mode."""
     from coursekit.authoring.release import assignment_in_gradebook
-    from coursekit.grading.report import record_grading_failures
+    from coursekit.grading.nbgrader_settings import enable_wal
     from coursekit.grading.sandbox import SandboxError, bwrap_path
+    from coursekit.lab.data import ensure_mnist
 
-    name = default_assignment(config, args.assignment)
-    if not getattr(args, "scheduler", None) and not config.dask_scheduler:
-        from coursekit.grading.worker import warm_up
-        warm_up()  # the grading processes' server imports nbgrader and torch while the checks below run
     if not assignment_in_gradebook(config, name):
         raise CommandError(f"the gradebook has no assignment '{name}' yet: run `python -m coursekit build {name}` "
                            f"first (it registers the assignment's test cells and due date with nbgrader).")
@@ -124,6 +120,20 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
             raise CommandError(str(err)) from None
     ensure_mnist(config.data_root, config.data_mirror)  # kernels read MNIST, they cannot fetch it
     enable_wal(config)
+
+
+def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
+    """Grade every collected submission (see coursekit.grading.classgrade)."""
+    from tqdm import tqdm
+
+    from coursekit.grading import classgrade
+    from coursekit.grading.report import record_grading_failures
+
+    name = default_assignment(config, args.assignment)
+    if not getattr(args, "scheduler", None) and not config.dask_scheduler:
+        from coursekit.grading.worker import warm_up
+        warm_up()  # the grading processes' server imports nbgrader and torch while the checks below run
+    ready_to_grade(config, name)
     workers = getattr(args, "workers", None) or config.workers
     scheduler = getattr(args, "scheduler", None) or config.dask_scheduler
     try:
@@ -162,6 +172,32 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
     if failures:
         raise CommandError(f"could not autograde {len(failures)} of {len(outcomes)} submission(s): "
                            f"{', '.join(sorted(failures))} ({len(outcomes) - len(failures)} graded)")
+
+
+def cmd_serve(config: CourseConfig, args: argparse.Namespace) -> None:
+    """Grade every submission when it reaches the exchange and release its feedback (coursekit.service)."""
+    import signal
+    import threading
+
+    from coursekit.grading import classgrade
+    from coursekit.service.server import GradingService
+
+    name = default_assignment(config, args.assignment)
+    ready_to_grade(config, name)
+    workers = getattr(args, "workers", None) or config.workers
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    sv = config.service
+    say(f"grading service for '{name}': feedback before the due date = {sv.before_deadline}, counts = {sv.counts}, "
+        f"at most {sv.per_student_per_hour} graded per student per hour and {sv.per_student_total} in all; "
+        + ("in the bubblewrap sandbox" if config.sandbox.enabled else "WITHOUT a sandbox"))
+    try:
+        with classgrade.class_lock(config):  # no `coursekit grade` on the same folders meanwhile
+            GradingService(config, name, workers).serve(stop)
+    except classgrade.GradingError as err:
+        raise CommandError(f"{err} (`coursekit serve` grades this course's submissions: one of it, and no "
+                           f"`coursekit grade`, at a time)") from None
 
 
 def cmd_feedback(config: CourseConfig, args: argparse.Namespace) -> None:
@@ -253,6 +289,7 @@ COMMANDS = {
     "samples": (cmd_samples, "write the sample submissions into submitted/"),
     "grade": (cmd_grade, "autograde the class with nbgrader: parallel, sandboxed, resumable"),
     "autograde": (cmd_grade, "the same as grade"),
+    "serve": (cmd_serve, "grade each submission when it arrives in the exchange and release its feedback"),
     "feedback": (cmd_feedback, "generate feedback HTML with nbgrader"),
     "grades": (cmd_grades, "print the grade table"),
     "export": (cmd_export, "write grades.csv, one row per student (nbgrader export)"),
@@ -272,6 +309,8 @@ def parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text)
         if name not in ("setup-data", "demo", "lab", "hub"):
             command.add_argument("assignment", nargs="?", help="assignment name (default: the first in course.toml)")
+        if name == "serve":
+            command.add_argument("--workers", type=int, help="submissions graded at once (default: course.toml)")
         if name in ("grade", "autograde"):
             command.add_argument("--student", action="append", help="grade only this student (repeatable)")
             command.add_argument("--workers", type=int, help="parallel nbgrader processes (default: course.toml)")

@@ -25,6 +25,8 @@ HUB_AUTHENTICATORS = ("shared-password", "pam")
 #: An account name on the hub: a Unix login name that nbgrader's exchange can carry in a file name
 #: (no '+' or '*'), JupyterHub keeps as is (lower case) and useradd accepts.
 ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+FEEDBACK_MODES = ("visible", "outcomes", "full")
+COUNTING_POLICIES = ("last", "best")
 
 
 class ConfigError(Exception):
@@ -82,6 +84,13 @@ _SIMILARITY = {
     "threshold": ((int, float), "a share of matched code between 0 and 1, e.g. 0.95"),
     "min_match": (int, "a whole number of characters of normalised code"),
     "noise": (int, "a whole number of characters of normalised code (copydetect's k-gram length)"),
+}
+_SERVICE = {
+    "before_deadline": (str, f"one of {', '.join(FEEDBACK_MODES)}"),
+    "counts": (str, f"one of {', '.join(COUNTING_POLICIES)}"),
+    "per_student_per_hour": (int, "a whole number of graded submissions"),
+    "per_student_total": (int, "a whole number of graded submissions"),
+    "poll_seconds": ((int, float), "a number of seconds"),
 }
 _DATA = {
     "root": (str, "a folder path"),
@@ -252,6 +261,17 @@ class Hub:
 
 
 @dataclass(frozen=True)
+class Service:
+    """The grading service's policy (course.toml [service]; coursekit.service)."""
+
+    before_deadline: str = "outcomes"  # what feedback shows before the due date: visible, outcomes or full
+    counts: str = "last"               # which submission counts: the last one before the due date, or the best
+    per_student_per_hour: int = 4      # graded submissions per student in any hour
+    per_student_total: int = 20        # graded submissions per student in all
+    poll_seconds: float = 2.0          # how often the exchange is looked at
+
+
+@dataclass(frozen=True)
 class CourseConfig:
     """The whole of course.toml, checked, with paths made absolute."""
 
@@ -273,6 +293,7 @@ class CourseConfig:
     dask_scheduler: str
     sandbox: Sandbox
     similarity: Similarity
+    service: Service
     data_root: Path
     data_mirror: Path | None
     default_profile: str
@@ -339,6 +360,25 @@ def _hub(table: Any, root: Path, path: Path) -> Hub:
                port=table["port"], state_dir=state_dir, authenticator=table["authenticator"], proxy=table["proxy"])
 
 
+def _service(table: dict, path: Path) -> Service:
+    """The [service] table, with its values' choices and ranges checked (their types are checked already)."""
+    for key, choices in (("before_deadline", FEEDBACK_MODES), ("counts", COUNTING_POLICIES)):
+        if table[key] not in choices:
+            raise ConfigError(f"{path}: key 'service.{key}' must be one of {', '.join(choices)}, got {table[key]!r}.")
+    for key in ("per_student_per_hour", "per_student_total"):
+        if table[key] < 1:
+            raise ConfigError(f"{path}: key 'service.{key}' must be at least 1 graded submission, got {table[key]!r}.")
+    if table["per_student_total"] < table["per_student_per_hour"]:
+        raise ConfigError(f"{path}: key 'service.per_student_total' ({table['per_student_total']}) must be at least "
+                          f"'service.per_student_per_hour' ({table['per_student_per_hour']}).")
+    if not 0.1 <= table["poll_seconds"] <= 60:
+        raise ConfigError(f"{path}: key 'service.poll_seconds' must be between 0.1 and 60 seconds, "
+                          f"got {table['poll_seconds']!r}.")
+    return Service(before_deadline=table["before_deadline"], counts=table["counts"],
+                   per_student_per_hour=table["per_student_per_hour"],
+                   per_student_total=table["per_student_total"], poll_seconds=float(table["poll_seconds"]))
+
+
 def find_config(start: Path | None = None) -> Path:
     """Locate course.toml: $COURSE_TOML, else upwards from `start` (the working directory),
     else upwards from this package (an editable install inside the course repository)."""
@@ -370,7 +410,7 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
         raise ConfigError(f"{path}: not valid TOML: {err}.") from None
 
     top = {"course": _COURSE, "assignments": None, "grading": _GRADING, "sandbox": _SANDBOX,
-           "similarity": _SIMILARITY, "data": _DATA, "profiles": None}
+           "similarity": _SIMILARITY, "service": _SERVICE, "data": _DATA, "profiles": None}
     optional = {"hub": _HUB}
     for key in raw:
         if key in optional:
@@ -380,7 +420,7 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
     for key in top:
         if key not in raw:
             raise ConfigError(f"{path}: missing section '[{key}]'.")
-    for key in ("course", "grading", "sandbox", "similarity", "data"):
+    for key in ("course", "grading", "sandbox", "similarity", "service", "data"):
         if not isinstance(raw[key], dict):
             raise ConfigError(f"{path}: '{key}' must be a table.")
         _check(raw[key], top[key], key + ".", path)
@@ -388,6 +428,7 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
         raise ConfigError(f"{path}: key 'grading.late_policy' must be one of {', '.join(LATE_POLICIES)}, "
                           f"got {raw['grading']['late_policy']!r}.")
     similarity = _similarity(raw["similarity"], path)
+    service = _service(raw["service"], path)
 
     assignments_raw = raw["assignments"]
     if not isinstance(assignments_raw, dict) or not assignments_raw:
@@ -449,6 +490,7 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
         dask_scheduler=grading["dask_scheduler"],
         sandbox=Sandbox(**raw["sandbox"]),
         similarity=similarity,
+        service=service,
         data_root=(root / data["root"]).resolve(),
         data_mirror=mirror,
         default_profile=default_profile,

@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "coursekit"
 #: Imports the student's side may never make (module names and their submodules).
-GRADER_SIDE = ("coursekit.grading", "coursekit.authoring", "coursekit.cli", "coursekit.labserver", "coursekit.hub", "nbgrader",
+GRADER_SIDE = ("coursekit.grading", "coursekit.authoring", "coursekit.service", "coursekit.cli", "coursekit.labserver",
+               "coursekit.hub", "nbgrader",
                "nbclient", "nbconvert", "jupyter_client")
 STUDENT_SIDE = ("lab", "lectures")
 
@@ -78,4 +79,4 @@ def test_every_module_sits_in_a_side():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert top == ["__init__.py", "__main__.py", "cli.py", "config.py", "labserver.py"]
     assert sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")) == \
-        ["authoring", "grading", "hub", "lab", "lectures"]
+        ["authoring", "grading", "hub", "lab", "lectures", "service"]

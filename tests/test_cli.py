@@ -19,8 +19,8 @@ def coursekit(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subproce
                           capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", ["setup-data", "build", "samples", "grade", "autograde", "feedback", "grades",
-                                     "export", "report", "similarity", "lab", "demo"])
+@pytest.mark.parametrize("command", ["setup-data", "build", "samples", "grade", "autograde", "serve", "feedback",
+                                     "grades", "export", "report", "similarity", "lab", "demo"])
 def test_every_command_answers(command):
     """Each command of the README exists and says how it is used (exit 0, no traceback)."""
     result = coursekit(command, "--help")
@@ -47,6 +47,13 @@ def test_a_gradebook_url_without_its_driver_is_one_clear_line(tmp_path, url, exp
     assert result.returncode == 2
     assert expected in result.stderr and "db_url" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_before_build_says_what_to_do(tmp_path):
+    config_path = copy_course(ROOT, tmp_path, with_release=False)
+    result = coursekit("--config", str(config_path), "serve")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "the gradebook has no assignment 'lab2' yet: run `python -m coursekit build lab2`" in result.stderr
 
 
 def test_unknown_assignment_names_the_known_ones():

@@ -53,6 +53,17 @@ def test_real_course_toml_loads():
     ('due = 2026-12-14T23:59:00+08:00', 'due = 2026-12-14T23:59:00', r"needs a time zone"),
     ('test_relu = 3', 'test_relu = "six"', r"'assignments\.lab2\.points\.test_relu' must be a number of points"),
     ('[data]\nroot = "data"', '[dataset]\nroot = "data"', r"unknown section '\[dataset\]'"),
+    ('before_deadline = "outcomes"', 'before_deadline = "scores"',
+     r"'service\.before_deadline' must be one of visible, outcomes, full, got 'scores'"),
+    ('counts = "last"', 'counts = "first"', r"'service\.counts' must be one of last, best, got 'first'"),
+    ('per_student_per_hour = 4', 'per_student_per_hour = 0', r"'service\.per_student_per_hour' must be at least 1"),
+    ('per_student_per_hour = 4', 'per_student_per_hour = 2.5',
+     r"'service\.per_student_per_hour' must be a whole number of graded submissions, got a number 2\.5"),
+    ('per_student_total = 20', 'per_student_total = 3',
+     r"'service\.per_student_total' \(3\) must be at least 'service\.per_student_per_hour' \(4\)"),
+    ('poll_seconds = 2', 'poll_seconds = 0', r"'service\.poll_seconds' must be between 0\.1 and 60 seconds"),
+    ('poll_seconds = 2', 'poll_seconds = "2"', r"'service\.poll_seconds' must be a number of seconds, got a string"),
+    ('counts = "last"', 'counts = "last"\nqueue = "redis"', r"unknown key 'service\.queue'"),
 ])
 def test_bad_file_gives_one_clear_message(tmp_path, old, new, expected):
     path = write_variant(tmp_path, old, new)
@@ -74,6 +85,19 @@ def test_missing_section_and_missing_key(tmp_path):
         load_config(path)
     path = write_variant(tmp_path, 'memory_limit_mb = 4096', '')
     with pytest.raises(ConfigError, match=r"missing key 'grading\.memory_limit_mb'"):
+        load_config(path)
+
+
+def test_service_policy_is_read(tmp_path):
+    service = load_config(COURSE_TOML).service
+    assert (service.before_deadline, service.counts) == ("outcomes", "last"), "outcomes and last are the defaults"
+    assert service.per_student_per_hour <= service.per_student_total
+    path = write_variant(tmp_path, 'counts = "last"', 'counts = "best"')
+    assert load_config(path).service.counts == "best"
+    path = write_variant(tmp_path, 'poll_seconds = 2', 'poll_seconds = 0.5')
+    assert load_config(path).service.poll_seconds == 0.5
+    path = write_variant(tmp_path, "per_student_total = 20        #", "#")
+    with pytest.raises(ConfigError, match=r"missing key 'service\.per_student_total'"):
         load_config(path)
 
 

@@ -23,6 +23,8 @@ from nbformat.v4 import new_markdown_cell
 from traitlets import Bool, Unicode
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: Status of a part whose result is withheld until the due date (the grading service's ``visible`` policy).
+WITHHELD = "含隐藏测试，结果在截止日期后公布"
 
 
 def _nbgrader(cell: NotebookNode) -> dict:
@@ -88,13 +90,17 @@ class SummarizeGrades(Preprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict]:
         rows = []
+        withheld = False
         pending = awaiting_manual_grade(nb, resources)
         for cell in nb.cells:
             meta = _nbgrader(cell)
             if not meta.get("grade"):
                 continue
             score, points = meta.get("score"), meta.get("points", 0)
-            if score is None or meta.get("grade_id") in pending:
+            if cell.metadata.get("coursekit", {}).get("withheld"):  # coursekit.service.visible, before the due date
+                status, earned = "○ " + WITHHELD, "–"
+                withheld = True
+            elif score is None or meta.get("grade_id") in pending:
                 status = "○ 待助教评分"
                 earned = "–"
             else:
@@ -110,7 +116,7 @@ class SummarizeGrades(Preprocessor):
             rows.append(f"| {_cell_text(part_label(cell))} | {score_text} | {_cell_text(status)} |")
         info = resources.get("nbgrader", {})
         total = ""
-        if "score" in info and "max_score" in info:
+        if "score" in info and "max_score" in info and not withheld:
             total = f"\n\n**总分：{info['score']:g} / {info['max_score']:g}**"
             if info.get("late_penalty"):
                 total += f"（迟交扣分 {info['late_penalty']:g}）"
