@@ -154,7 +154,7 @@ def test_page_shows_both_answers_side_by_side_with_the_matches_marked(small_clas
     ann_bob = next(p for p in pairs if "ann ~ bob" in p.summary.get_text())
     sides = ann_bob.find_all("div", class_="side")
     assert [h.get_text().split(":")[0] for h in ann_bob.find_all("h4")] == \
-        ["activations", "network", "l2_penalty", "dropout_layer"], "one block per answer cell"
+        ["activations", "network", "dead_units", "l2_penalty", "dropout_layer"], "one block per answer cell"
     left, right = sides[0].find_all("pre")
     marked_left = " ".join(m.get_text() for m in left.find_all("mark"))
     marked_right = " ".join(m.get_text() for m in right.find_all("mark"))
