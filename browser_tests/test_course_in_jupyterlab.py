@@ -228,11 +228,11 @@ def test_02_student_fills_a_todo_runs_all_and_sees_checks_and_figures(course, st
     for i in range(images.count()):
         assert images.nth(i).evaluate("img => img.complete && img.naturalWidth > 100"), f"figure {i} did not load"
 
-    code_cell(page, "自查：在 [-10, 10]").locator(".jp-RenderedImage img").scroll_into_view_if_needed()
+    code_cell(page, "自查：在 [-10, 10]").locator(".jp-RenderedImage img").first.scroll_into_view_if_needed()
     shot(course, page, "04-student-selfcheck-figure")
     check.scroll_into_view_if_needed()
     shot(course, page, "05-student-todo-check-passed")
-    code_cell(page, "experiments.run_dropout(").locator(".jp-RenderedImage img").scroll_into_view_if_needed()
+    code_cell(page, "experiments.run_dropout(").locator(".jp-RenderedImage img").first.scroll_into_view_if_needed()
     shot(course, page, "06-student-dropout-experiment-figure")
 
     page.keyboard.press("Control+s")

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser_tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from browser_tests.conftest import CHROMIUM
 from tests.hub.scratch_hub import ROOT, ScratchHub, missing_prerequisite, shared_deployment
 
 if not CHROMIUM.exists():
@@ -58,17 +58,6 @@ def hub(request):
         print(f"[hub] {started.url} (log {started.log})")
     deployment.url = process.hub_url(deployment.config)
     return deployment
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def login(browser, hub: ScratchHub, user: str, next_path: str = "") -> Page:

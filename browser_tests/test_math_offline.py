@@ -101,16 +101,9 @@ def pages(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def offline_browser():
-    from playwright.sync_api import sync_playwright
-
-    from browser_tests.conftest import CHROMIUM_ARGS
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+def offline_browser(browser):
+    """The session's chromium (one Playwright per test session); each test's context is set offline."""
+    return browser
 
 
 def open_offline(browser, page_file: Path):

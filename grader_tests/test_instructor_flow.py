@@ -365,7 +365,7 @@ def test_each_student_gets_the_autograded_marks_their_work_deserves(flow):
             scores = {gid: gradebook.find_grade(gid, "lab2", ASSIGNMENT, student).score for gid in TESTS}
             assert scores == expected_auto(student), student
             assert gradebook.find_submission(ASSIGNMENT, student).code_score == sum(expected_auto(student).values())
-    assert [sum(expected_auto(student).values()) for student in LOST] == [80, 70, 24, 0]
+    assert [sum(expected_auto(student).values()) for student in LOST] == [80, 70, 22, 0]
 
 
 def test_the_late_submission_follows_the_course_policy(flow):
@@ -381,7 +381,7 @@ def test_the_late_submission_follows_the_course_policy(flow):
             assert (submission.total_seconds_late > 0) == late, student
             assert submission.late_submission_penalty == (submission.score if late else 0), student
     carol = flow.course.feedback("carol").read_text(encoding="utf-8")
-    assert "总分：0 / 100" in carol and "迟交扣分 24" in carol
+    assert "总分：0 / 100" in carol and "迟交扣分 22" in carol
 
 
 def summary(page: Path) -> dict[str, list[str]]:
@@ -474,8 +474,8 @@ def test_hand_grades_on_late_work_are_zeroed_too(flow, tmp_path):
             return next(row for row in csv.DictReader(handle) if row["student_id"] == "carol")
 
     before = exported_row("before.csv")
-    assert float(before["raw_score"]) == 24.0 + 20.0, "the hand grades are in the copy"
-    assert float(before["late_submission_penalty"]) == 24.0, "nbgrader's penalty covers only the autograded part"
+    assert float(before["raw_score"]) == 22.0 + 20.0, "the hand grades are in the copy"
+    assert float(before["late_submission_penalty"]) == 22.0, "nbgrader's penalty covers only the autograded part"
     with Gradebook(f"sqlite:///{gradebook_copy}", course_id=flow.course.config.course_id) as gradebook:
         assert zero_late_work(gradebook, ASSIGNMENT) == ["carol"]
         assert zero_late_work(gradebook, ASSIGNMENT) == [], "applying the policy twice changes nothing"

@@ -15,7 +15,7 @@ from coursekit.config import load_config
 from coursekit.authoring.release import copy_course
 
 ROOT = Path(__file__).resolve().parents[2]
-ANSWERS = {"activations", "network", "l2_penalty", "dropout_layer", *(f"answer_q{i}" for i in range(1, 6))}
+ANSWERS = {"activations", "network", "dead_units", "l2_penalty", "dropout_layer", *(f"answer_q{i}" for i in range(1, 6))}
 
 
 @pytest.fixture
