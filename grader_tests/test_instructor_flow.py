@@ -480,7 +480,7 @@ def test_hand_grades_on_late_work_are_zeroed_too(flow, tmp_path):
         assert zero_late_work(gradebook, ASSIGNMENT) == ["carol"]
         assert zero_late_work(gradebook, ASSIGNMENT) == [], "applying the policy twice changes nothing"
     after = exported_row("after.csv")
-    assert (float(after["raw_score"]), float(after["late_submission_penalty"]), float(after["score"])) == (44, 44, 0)
+    assert (float(after["raw_score"]), float(after["late_submission_penalty"]), float(after["score"])) == (42, 42, 0)
     for other in ("alice", "bob"):  # on time: untouched
         with Gradebook(f"sqlite:///{gradebook_copy}", course_id=flow.course.config.course_id) as gradebook:
             assert gradebook.find_submission(ASSIGNMENT, other).late_submission_penalty == 0
