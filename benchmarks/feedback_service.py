@@ -40,7 +40,7 @@ import nbformat
 from coursekit.authoring.release import copy_course
 from coursekit.authoring.samples import DEMO_SAMPLES, EXPERIMENT_MISTAKES, GOLDEN_SAMPLES, Sample, make_submission
 from coursekit.config import load_config
-from coursekit.service.classroom import feedback_released, submit
+from coursekit.service.classroom import feedback_released, stop_service, submit
 from coursekit.service.journal import Journal, journal_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,13 +209,7 @@ def main() -> int:
             hand_in(f"s{i:03d}", kind, files, "burst")
         burst_end = drain("burst")
     finally:
-        if service.poll() is None:
-            service.send_signal(signal.SIGTERM)
-            try:
-                service.wait(timeout=300)
-            except subprocess.TimeoutExpired:
-                service.kill()
-                service.wait()
+        stop_service(service)
 
     events = journal.lines()
     per_attempt: dict[str, list[str]] = {}

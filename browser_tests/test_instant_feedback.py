@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from browser_tests.test_course_in_jupyterlab import (LONG, formgrader, open_assi
 from coursekit.authoring.samples import Sample, answers, make_submission, replace_once  # noqa: E402
 from coursekit.config import load_config  # noqa: E402
 from coursekit.grading.gradetable import grade_rows  # noqa: E402
+from coursekit.service.classroom import stop_service  # noqa: E402
 from coursekit.service.journal import Journal, journal_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,13 +53,7 @@ def service(course):
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=300)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_service(process)
         print(f"[browser_tests] coursekit serve log: {log}")
 
 

@@ -26,7 +26,7 @@ from coursekit.authoring.samples import DEMO_SAMPLES, make_submission
 from coursekit.config import load_config
 from coursekit.grading.gradetable import grade_rows
 from coursekit.grading.nbgrader_settings import open_gradebook
-from coursekit.service.classroom import submit
+from coursekit.service.classroom import stop_service as stop, submit
 from coursekit.service.watcher import feedback_page
 from coursekit.service.journal import Journal, journal_path
 from grader_tests.conftest import ROOT, mirror_path, run_step
@@ -59,14 +59,6 @@ def start_service(config_path: Path, log: Path) -> subprocess.Popen:
                                 cwd=config_path.parent, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def stop(service: subprocess.Popen) -> None:
-    if service.poll() is None:
-        service.send_signal(signal.SIGTERM)
-        try:
-            service.wait(timeout=300)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait()
 
 
 def processes_of(folder: Path) -> list[str]:

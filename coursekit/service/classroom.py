@@ -9,6 +9,8 @@ submission's secret in the exchange's feedback folder.
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 
 from coursekit.config import CourseConfig
@@ -49,3 +51,14 @@ def submit(config: CourseConfig, home: Path, student: str, assignment: str, file
 
 def feedback_released(config: CourseConfig, attempt: Attempt, notebook: str) -> bool:
     return feedback_page(config, attempt, notebook).is_file()
+
+
+def stop_service(process: subprocess.Popen, timeout: float = 300) -> None:
+    """Stop a `coursekit serve` process the way systemd does: SIGTERM, then SIGKILL after `timeout` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
