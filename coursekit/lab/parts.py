@@ -243,8 +243,9 @@ def _measure_dead_units(fn: Callable, grade_id: str, which: str) -> dict[str, An
         copy = H.clone()
 
         def answer(copy=copy):
-            out = fn(copy)  # a Python number is a fine answer too: recorded as a float64 tensor
-            return torch.tensor(float(out), dtype=torch.float64) if type(out) in (float, int) else out
+            out = fn(copy)  # a plain number (Python's or numpy's float) is a fine answer too: recorded as float64
+            number = isinstance(out, (int, float)) and not isinstance(out, bool)
+            return torch.tensor(float(out), dtype=torch.float64) if number else out
         outputs.append(_call(answer))
         after.append(copy)
     return {"outputs": outputs, "inputs_after": after}

@@ -202,3 +202,11 @@ def test_check_judges_in_the_notebook_and_only_sends_while_grading(monkeypatch):
     monkeypatch.setattr("IPython.display.publish_display_data", lambda data: sent.append(data))
     parts.check("test_l2_penalty", lambda w: torch.tensor(0.0))  # wrong, but nothing is decided here
     assert len(sent) == 1 and sent[0][parts.MIME]["grade_id"] == "test_l2_penalty"
+
+
+def test_dead_unit_fraction_may_return_a_numpy_float():
+    import numpy as np
+    answer = lambda H: np.float64((H == 0).all(dim=0).double().mean().item())  # noqa: E731
+    assert parts.judge(parts.measure("test_dead_units", answer, "hidden")) is None
+    count_as_bool = lambda H: bool((H == 0).all(dim=0).any())  # noqa: E731
+    assert parts.judge(parts.measure("test_dead_units", count_as_bool, "visible")) is not None
