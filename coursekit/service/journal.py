@@ -79,8 +79,12 @@ class Journal:
         line = {"event": event, "attempt": attempt.name, "student": attempt.student,
                 "assignment": attempt.assignment, "submitted_at": attempt.submitted_at.isoformat(),
                 "at": now_utc().isoformat(), **data}
-        text = json.dumps(line, ensure_ascii=False) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
+        text = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock, open(self.path, "a+b") as handle:
+            if handle.seek(0, os.SEEK_END) > 0:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    text = b"\n" + text  # a kill tore the last line: end it, so this event stays whole
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
