@@ -89,6 +89,12 @@ class GradingService:
 
     def poll(self) -> list[Task]:
         """Record new submissions; the tasks to start now (their students are marked busy)."""
+        # Who is busy is read before the journal: a task writes its events before its student stops being
+        # busy, so every student not busy here has all their events in the replay below. (Read the other
+        # way round, a task finishing in between left its submission "received" in the replay and it was
+        # graded a second time.) Only this thread marks students busy, so the set cannot grow meanwhile.
+        with self._busy_lock:
+            busy = set(self._busy)
         records = self.journal.replay()
         for attempt in scan(self.config, self.assignment):
             if attempt.name not in records:
@@ -102,9 +108,9 @@ class GradingService:
                 else:
                     say(f"{attempt.student}: new submission {attempt.name}")
         now = self.clock()
+        tasks = [t for t in plan(records.values(), now, self.due, self.config.service, busy)
+                 if self._retry_at.get(t.attempt.name, (now, 0))[0] <= now]
         with self._busy_lock:
-            tasks = [t for t in plan(records.values(), now, self.due, self.config.service, set(self._busy))
-                     if self._retry_at.get(t.attempt.name, (now, 0))[0] <= now]
             self._busy.update(t.attempt.student for t in tasks)
         return tasks
 

@@ -122,6 +122,26 @@ def test_after_a_restart_a_graded_submission_is_released_not_graded_again(servic
     assert restarted.journal.replay()[attempt.name].counts == {"received": 1, "graded": 1, "released": 1}
 
 
+def test_a_task_that_finishes_while_the_service_polls_is_not_started_again(service):
+    attempt = hand_in(service.config, "erin", 1, "75")
+    service.journal.append("received", attempt)
+    service._busy.add("erin")  # its grading is running on a worker thread
+    read = service.journal.replay
+
+    def replay_while_the_grading_finishes():
+        records = read()  # read while the task still runs; then it writes its events and ends
+        if "erin" in service._busy:
+            service.journal.append("graded", attempt, status="graded", score=75.0, reason="")
+            service.journal.append("released", attempt, latency=1.0)
+            service._busy.discard("erin")
+        return records
+
+    service.journal.replay = replay_while_the_grading_finishes
+    assert service.poll() == [], "the stale replay must not start a second grading"
+    assert service.poll() == [] and service.graded == []
+    assert read()[attempt.name].counts == {"received": 1, "graded": 1, "released": 1}
+
+
 def test_a_submission_that_already_has_released_feedback_is_left_as_it_is(service):
     attempt = hand_in(service.config, "dave", 1, "80")
     page = feedback_page(service.config, attempt, "lab2.ipynb")
