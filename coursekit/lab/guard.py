@@ -21,6 +21,7 @@ import builtins
 import importlib
 import json
 import sys
+import types
 from typing import Any
 
 #: Modules whose public attributes the tests use, directly or through coursekit.
@@ -30,9 +31,12 @@ WATCHED_MODULES = (
     "coursekit.lab.checks", "coursekit.lab.experiments", "coursekit.lab.training", "coursekit.lab.data",
     "coursekit.lab.plotting", "coursekit.lab", "coursekit.lab.guard",
 )
-#: Imported before the snapshot because importing them rebinds public torch functions
-#: (torch._dynamo wraps torch.manual_seed); the notebook's training imports them anyway.
-PRELOAD = ("torch._dynamo", "torch.optim")
+#: Imported before the snapshot (the notebook's training uses it).
+PRELOAD = ("torch.optim",)
+#: torch._dynamo is *not* imported at start (≈ 0.9 s of the kernel's start): torch imports it on the first
+#: optimizer step, and then rebinds ``torch.manual_seed`` to ``torch._disable_dynamo(torch.manual_seed)``.
+#: That one change is accepted (see :func:`_accept_dynamo_rewrap`); any other value is tampering.
+DYNAMO_REWRAPS = ("manual_seed",)
 #: Classes whose methods the tests call on the student's objects and on their own.
 WATCHED_CLASSES = ("torch.Tensor", "torch.nn.Module", "torch.nn.Linear", "torch.Generator",
                    "torch.nn.parameter.Parameter")
@@ -97,7 +101,13 @@ def install() -> None:
         importlib.import_module(name)
     modules = {name: sys.modules[name] for name in WATCHED_MODULES}
     shell = _shell()
+    torch = sys.modules["torch"]
+    # What torch's own rewrap looks like (creating it imports nothing): its code and globals are the
+    # same for every function torch._disable_dynamo wraps; only the wrapped function differs.
+    probe = torch._disable_dynamo(torch.random.manual_seed)
     _state = {
+        "dynamo_rewrap": (probe.__code__, probe.__globals__, probe.__defaults__, probe.__kwdefaults__,
+                          [cell.cell_contents for cell in probe.__closure__ or ()], torch.random.manual_seed),
         "modules": modules,
         "module_attrs": {name: _public(vars(module), VOLATILE.get(name, set()))
                          for name, module in modules.items()},
@@ -136,6 +146,7 @@ def check_and_restore() -> str:
     if _state is None:
         return json.dumps(["coursekit.lab.guard (never installed in this kernel)"])
     found: list[str] = []
+    _accept_dynamo_rewrap()
     for name, module in _state["modules"].items():
         if sys.modules.get(name) is not module:
             sys.modules[name] = module
@@ -172,6 +183,27 @@ def check_and_restore() -> str:
     if shell is not None and _state["shell"] is not None:
         _restore_shell(shell, _state["shell"], found)
     return json.dumps(found)
+
+
+def _accept_dynamo_rewrap() -> None:
+    """Once torch._dynamo has been imported, accept its rewrap of the recorded functions: a function with
+    exactly the code, globals, defaults and closure of ``torch._disable_dynamo(recorded)``, which calls the
+    recorded function (the only thing torch's import changes in what is watched). It is recorded in its place."""
+    if "torch._dynamo" not in sys.modules:
+        return
+    code, namespace, defaults, kwdefaults, cells, probed = _state["dynamo_rewrap"]
+    recorded = _state["module_attrs"]["torch"]
+    torch = _state["modules"]["torch"]
+    for name in DYNAMO_REWRAPS:
+        current, original = vars(torch).get(name), recorded.get(name)
+        if current is original or type(current) is not types.FunctionType:
+            continue
+        closure = [cell.cell_contents for cell in current.__closure__ or ()]
+        expected = [original if value is probed else value for value in cells]  # the same closure around `original`
+        if (current.__code__ is code and current.__globals__ is namespace and current.__defaults__ == defaults
+                and current.__kwdefaults__ == kwdefaults and len(closure) == len(expected)
+                and all(a is b for a, b in zip(closure, expected))):
+            recorded[name] = current
 
 
 def _restore_shell(shell, original: dict[str, Any], found: list[str]) -> None:

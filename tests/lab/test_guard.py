@@ -81,3 +81,32 @@ def test_the_coverage_spy_of_checks_leaves_no_trace(installed):
 def test_not_installed_is_reported():
     guard._state = None
     assert json.loads(guard.check_and_restore()) == ["coursekit.lab.guard (never installed in this kernel)"]
+
+
+DYNAMO = """
+import json, sys
+import torch
+from coursekit.lab import guard
+guard.install()
+assert "torch._dynamo" not in sys.modules, "install() must not import torch._dynamo (0.9 s of every kernel start)"
+seed = torch.manual_seed
+model = torch.nn.Linear(3, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+model(torch.ones(2, 3)).sum().backward()
+optimizer.step()  # torch imports torch._dynamo here, which rewraps torch.manual_seed
+assert "torch._dynamo" in sys.modules and torch.manual_seed is not seed
+honest = json.loads(guard.check_and_restore())
+rewrapped = torch.manual_seed
+torch.manual_seed = torch._disable_dynamo(lambda s: None)  # the same wrapper around another function
+forged = json.loads(guard.check_and_restore())
+print(json.dumps([honest, forged, torch.manual_seed is rewrapped]))
+"""
+
+
+def test_torch_dynamo_imported_by_training_is_accepted_but_a_forged_rewrap_is_not():
+    import subprocess
+    run = subprocess.run([sys.executable, "-c", DYNAMO], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    honest, forged, put_back = json.loads(run.stdout.strip().splitlines()[-1])
+    assert honest == [], "the training's own import of torch._dynamo is not tampering"
+    assert forged == ["torch.manual_seed"] and put_back, "another function in the same wrapper is"
