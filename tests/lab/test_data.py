@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
+import sys
 import socket
 import time
 from pathlib import Path
@@ -223,6 +226,39 @@ def test_in_memory_tensors_equal_torchvision_items(data_root: Path, train: bool)
         image, label = reference[i]
         assert torch.allclose(X[i], image, atol=1e-6), i
         assert int(y[i]) == label, i
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_every_pixel_and_label_is_torchvisions(data_root: Path, train: bool) -> None:
+    X, y = load_mnist(train=train, root=data_root)
+    reference = datasets.MNIST(data_root, train=train)
+    pixels = (X.squeeze(1) * DEFAULT_STD + DEFAULT_MEAN).mul_(255).round_().to(torch.uint8)
+    assert torch.equal(pixels, reference.data) and torch.equal(y, reference.targets)
+
+
+def test_the_reader_needs_no_torchvision(data_root: Path) -> None:
+    script = ("import sys; from coursekit.lab.data import load_mnist; "
+              f"load_mnist(train=False, root={str(data_root)!r}); "
+              "assert 'torchvision' not in sys.modules, sorted(m for m in sys.modules if 'vision' in m)")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[:10], "not an IDX file"),
+    (lambda b: b"\x00\x00\x0d\x03" + b[4:], "not an IDX file"),      # float data, not bytes
+    (lambda b: b[:-5], "the header says"),
+])
+def test_a_damaged_idx_file_is_a_data_error_naming_it(data_root: Path, tmp_path: Path, damage, message) -> None:
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        shutil.copyfile(data_root / "MNIST" / "raw" / name, raw / name)
+    images = raw / "t10k-images-idx3-ubyte"
+    images.write_bytes(damage(images.read_bytes()))
+    with pytest.raises(DataError, match=message) as err:
+        load_mnist(train=False, root=tmp_path)
+    assert "t10k-images-idx3-ubyte" in str(err.value)
 
 
 def test_load_is_cached(data_root: Path) -> None:
