@@ -132,7 +132,8 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
     name = default_assignment(config, args.assignment)
     if not getattr(args, "scheduler", None) and not config.dask_scheduler:
         from coursekit.grading.worker import warm_up
-        warm_up()  # the grading processes' server imports nbgrader and torch while the checks below run
+        # The grading processes' server imports nbgrader (and torch, for a class) while the checks below run.
+        warm_up(len(args.student) if args.student else None)
     ready_to_grade(config, name)
     workers = getattr(args, "workers", None) or config.workers
     scheduler = getattr(args, "scheduler", None) or config.dask_scheduler

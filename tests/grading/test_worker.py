@@ -4,6 +4,8 @@ runs (and, for the time limit, never finishes), so no kernel is started."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -61,3 +63,12 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_server_of_one_submission_does_not_import_torch():
+    """For `coursekit grade --student S` the grading process imports torch itself while its kernel starts."""
+    script = ("import sys; from coursekit.grading.worker import PRELOAD, PRELOAD_ONE; import importlib; "
+              "[importlib.import_module(name) for name in PRELOAD_ONE]; assert 'torch' not in sys.modules; "
+              "[importlib.import_module(name) for name in PRELOAD]; assert 'torch' in sys.modules")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
