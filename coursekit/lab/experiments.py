@@ -18,8 +18,15 @@ from torch import nn
 
 from coursekit.lab.data import iterate_batches
 from coursekit.lab.training import (
-    History, batches_per_epoch, cycle_batches, flatten, generator, init_parameters,
-    progress, train_classifier,
+    History,
+    batches_per_epoch,
+    cycle_batches,
+    flatten,
+    generator,
+    init_parameters,
+    progress,
+    sgd_step,
+    train_classifier,
 )
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
@@ -91,18 +98,16 @@ def run_gradient_vanishing(network_cls: Callable[..., nn.Module], train: Tensors
         model = network_cls(784, 10, activation, settings["num_layers"], settings["num_hiddens"])
         init_parameters(model, generator(seed), init).to(device)
         layer_names = [name for name, _ in forward_linears(model)]
-        optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
         steps, correct, accuracies = [], {}, []
         num_epochs = settings["num_epochs"]
         total = num_epochs * batches_per_epoch(len(y), settings["batch_size"])
         batches = cycle_batches(X, y, settings["batch_size"], num_epochs, generator(seed + 1), device)
         for epoch, X_batch, y_batch in progress(batches, total=total, desc=f"vanishing/{activation}"):
-            optimizer.zero_grad(set_to_none=True)
             y_hat = model(flatten(X_batch))
             loss = loss_fn(y_hat, y_batch)
             loss.backward()
             steps.append(weight_gradient_means(model).detach())
-            optimizer.step()
+            sgd_step(model.parameters(), settings["lr"])
             hits = (y_hat.argmax(1) == y_batch).sum()
             correct[epoch] = correct.get(epoch, 0) + hits
             accuracies.append(hits / len(y_batch))
@@ -205,7 +210,6 @@ def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, held_o
     for activation in activations:
         model = network_cls(784, 10, activation, settings["num_layers"], settings["num_hiddens"])
         init_parameters(model, generator(seed)).to(device)
-        optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
         num_epochs = settings["num_epochs"]
         total = num_epochs * batches_per_epoch(len(y), settings["batch_size"])
         every = max(1, total // measurements)
@@ -213,10 +217,9 @@ def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, held_o
         loss = torch.tensor(math.nan)
         batches = cycle_batches(X, y, settings["batch_size"], num_epochs, generator(seed + 1), device)
         for step, (_, X_batch, y_batch) in enumerate(progress(batches, total=total, desc=f"death/{activation}"), 1):
-            optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(flatten(X_batch)), y_batch)
             loss.backward()
-            optimizer.step()
+            sgd_step(model.parameters(), settings["lr"])
             if step % every == 0 or step == total:
                 steps.append(step)
                 fractions.append(dead_fractions(model, probe))
@@ -295,23 +298,25 @@ def train_regression(data: RegressionData, settings: dict[str, Any], *, lambd: f
             net.weight.zero_()
             net.bias.zero_()
     mse = nn.MSELoss()
-    if penalty is None:
+    optimizer = None
+    if penalty is None and lambd:  # the concise version: the optimizer's weight decay, on the weight only
         optimizer = torch.optim.SGD([
             {"params": [net.weight], "weight_decay": lambd},
             {"params": [net.bias]},
         ], lr=settings["lr"])
-    else:
-        optimizer = torch.optim.SGD(net.parameters(), lr=settings["lr"])
     gen = generator(seed + 1)
     run = RegressionRun(label or f"{init} init, λ={lambd:g}", init=init, lambd=lambd)
     for _ in range(settings["num_epochs"]):
         for X_batch, y_batch in iterate_batches(data.X_train, data.y_train, settings["batch_size"], generator=gen):
-            optimizer.zero_grad(set_to_none=True)
             loss = mse(net(X_batch), y_batch)
             if penalty is not None:
-                loss = loss + lambd * penalty(net.weight)
+                loss = loss + lambd * penalty(net.weight)  # the from-scratch version: L2 in the loss
             loss.backward()
-            optimizer.step()
+            if optimizer is None:
+                sgd_step(net.parameters(), settings["lr"])
+            else:
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             run.train_loss.append(float(mse(net(data.X_train), data.y_train)))
             run.test_loss.append(float(mse(net(data.X_test), data.y_test)))

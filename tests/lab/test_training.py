@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from coursekit.lab.training import History, _evaluation_epochs, evaluate, generator, init_parameters, train_classifier
+from coursekit.lab.training import (History, _evaluation_epochs, evaluate, generator, init_parameters, sgd_step,
+                                    train_classifier)
 
 
 def small_net() -> nn.Module:
@@ -81,3 +82,21 @@ def test_he_init_has_the_relu_scale_and_unknown_schemes_are_refused():
     assert abs(default.weight.std().item() - (1 / (3 * 400)) ** 0.5) < 0.002
     with pytest.raises(ValueError, match="unknown initialisation scheme 'xavier'"):
         init_parameters(linear, generator(0), "xavier")
+
+
+def test_sgd_step_is_torch_optim_sgd_bit_for_bit_and_clears_the_gradients():
+    def make():
+        return init_parameters(nn.Sequential(nn.Linear(20, 30), nn.ReLU(), nn.Linear(30, 5)), generator(3))
+
+    ours, theirs = make(), make()
+    optimizer = torch.optim.SGD(theirs.parameters(), lr=0.37)
+    X, y = torch.randn(64, 20, generator=generator(4)), torch.randint(5, (64,), generator=generator(5))
+    for _ in range(25):
+        nn.functional.cross_entropy(ours(X), y).backward()
+        sgd_step(ours.parameters(), 0.37)
+        optimizer.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(theirs(X), y).backward()
+        optimizer.step()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        assert torch.equal(a, b)
+        assert a.grad is None
