@@ -77,3 +77,11 @@ def test_setup_data_with_a_missing_mirror_says_what_to_do(tmp_path):
 def test_arguments_parse(argv):
     args = parser().parse_args(argv)
     assert args.command == argv[0]
+
+
+def test_building_the_command_line_imports_neither_nbgrader_nor_torch():
+    """Every command pays for what its parser imports (`coursekit grade --student S` included)."""
+    script = ("import sys; from coursekit.cli import parser; parser(); "
+              "assert not {'nbgrader', 'torch'} & set(sys.modules), {'nbgrader', 'torch'} & set(sys.modules)")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]

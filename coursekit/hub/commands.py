@@ -6,8 +6,6 @@ import argparse
 from typing import Callable
 
 from coursekit.config import CourseConfig
-from coursekit.hub import deploy, process
-from coursekit.hub.hubconfig import layout, write_hub_config
 
 ACTIONS = ("setup", "start", "stop", "status")
 
@@ -20,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(config: CourseConfig, args: argparse.Namespace, say: Callable[[str], None]) -> None:
     """Raises coursekit.hub.HubError with the reason when an action cannot be done."""
+    # Imported here: they import nbgrader (≈ 0.5 s), which every other command's parser would pay for.
+    from coursekit.hub import deploy, process
+    from coursekit.hub.hubconfig import layout, write_hub_config
     action = args.action
     if action == "setup":
         result = deploy.setup(config, say)
