@@ -124,16 +124,17 @@ def ready_to_grade(config: CourseConfig, name: str) -> None:
 
 def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
     """Grade every collected submission (see coursekit.grading.classgrade)."""
+    name = default_assignment(config, args.assignment)
+    if not getattr(args, "scheduler", None) and not config.dask_scheduler:
+        from coursekit.grading.worker import warm_up
+        # First: the grading processes' server imports nbgrader (and torch, for a class) while this
+        # process imports its own modules and runs the checks below.
+        warm_up(len(args.student) if args.student else None)
     from tqdm import tqdm
 
     from coursekit.grading import classgrade
     from coursekit.grading.report import record_grading_failures
 
-    name = default_assignment(config, args.assignment)
-    if not getattr(args, "scheduler", None) and not config.dask_scheduler:
-        from coursekit.grading.worker import warm_up
-        # The grading processes' server imports nbgrader (and torch, for a class) while the checks below run.
-        warm_up(len(args.student) if args.student else None)
     ready_to_grade(config, name)
     workers = getattr(args, "workers", None) or config.workers
     scheduler = getattr(args, "scheduler", None) or config.dask_scheduler

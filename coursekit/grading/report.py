@@ -18,7 +18,6 @@ from pathlib import Path
 import nbformat
 
 from coursekit.config import CourseConfig
-from coursekit.grading.feedback import part_label, shorten, student_message
 from coursekit.grading.nbgrader_settings import open_gradebook
 
 
@@ -79,6 +78,7 @@ class ClassReport:
 
 
 def collect_report(config: CourseConfig, name: str) -> ClassReport:
+    from coursekit.grading.feedback import part_label  # imports nbconvert: only the report needs it
     assignment = config.assignment(name)
     notebook = assignment.notebook.removesuffix(".ipynb")
     source = nbformat.read(config.directory("source") / name / assignment.notebook, as_version=4)
@@ -113,6 +113,7 @@ def collect_report(config: CourseConfig, name: str) -> ClassReport:
 
 
 def _failure_messages(config: CourseConfig, name: str, student: str, notebook: str, tests: list[str]):
+    from coursekit.grading.feedback import shorten, student_message
     path = config.directory("autograded") / student / name / notebook
     try:
         nb = nbformat.read(path, as_version=4)
