@@ -30,9 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from coursekit.authoring.release import copy_course
+import checkouts
+from checkouts import Checkout, load
 
-ROOT = Path(__file__).resolve().parents[1]
 CLASS_SIZE = 8
 
 #: Written by the Python of the checkout being measured (the baseline's may differ from this one's).
@@ -49,13 +49,10 @@ write_samples(config.directory("release") / "lab2" / notebook, config.directory(
 """
 
 
-def prepare(root: Path, python: str, scratch: Path, env: dict[str, str]) -> Path:
-    """A scratch copy of the course at `root`: release built, the 3 samples and 5 golden variants written."""
-    config_path = copy_course(root, scratch, with_release=False)
-    for step in ("setup-data", "build", "samples"):
-        subprocess.run([python, "-m", "coursekit", "--config", str(config_path), step],
-                       cwd=scratch, env=env, check=True, capture_output=True)
-    subprocess.run([python, "-c", PREPARE, str(config_path), str(CLASS_SIZE - 3)], cwd=scratch, env=env,
+def prepare(checkout: Checkout, scratch: Path, env: dict[str, str]) -> Path:
+    """A scratch copy of the checkout's course: release built, the 3 samples and 5 golden variants written."""
+    config_path = checkouts.prepare(checkout, scratch, env)
+    subprocess.run([checkout.python, "-c", PREPARE, str(config_path), str(CLASS_SIZE - 3)], cwd=scratch, env=env,
                    check=True, capture_output=True)
     return config_path
 
@@ -69,28 +66,16 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     return elapsed
 
 
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--mirror", type=Path,
-                        default=Path(os.environ.get("COURSE_DATA_MIRROR", ROOT.parent / "shared" / "datasets")))
-    parser.add_argument("--baseline-root", type=Path, help="another checkout of the course, timed in the same run")
-    parser.add_argument("--baseline-python", help="the Python whose coursekit is that checkout's")
+    checkouts.add_arguments(parser)
     args = parser.parse_args()
-    base_env = {**os.environ, "COURSE_DATA_MIRROR": str(args.mirror.resolve())}
-    base_env.pop("NBGRADER_EXECUTION", None)
-    versions = {"": (ROOT, sys.executable)}
-    if args.baseline_root:
-        versions["baseline "] = (args.baseline_root.resolve(), args.baseline_python or sys.executable)
     with tempfile.TemporaryDirectory() as scratch_dir:
         setups: dict[str, tuple[list[str], Path, dict[str, str]]] = {}
-        for label, (root, python) in versions.items():
-            env = {**base_env, "PATH": str(Path(python).parent) + os.pathsep + base_env.get("PATH", "")}
-            config_path = prepare(root, python, Path(scratch_dir) / (label.strip() or "current"), env)
+        for checkout in checkouts.checkouts(args, this="", baseline="baseline "):
+            env = checkouts.environment(args, checkout)
+            config_path = prepare(checkout, Path(scratch_dir) / (checkout.label.strip() or "current"), env)
+            python, label = checkout.python, checkout.label
             kit = [python, "-m", "coursekit", "--config", str(config_path), "grade", "--force"]
             if not label:
                 setups["plain nbgrader autograde (sequential, no sandbox)"] = (

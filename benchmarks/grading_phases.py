@@ -30,23 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from coursekit.authoring.release import copy_course
+import checkouts
+from checkouts import load
 from coursekit.grading.phases import Phase, parse
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def prepare(root: Path, python: str, scratch: Path, env: dict[str, str]) -> Path:
-    """A scratch copy of the course at `root` with its release built and the samples written."""
-    config_path = copy_course(root, scratch, with_release=False)
-    for step in ("setup-data", "build", "samples"):
-        subprocess.run([python, "-m", "coursekit", "--config", str(config_path), step],
-                       cwd=scratch, env=env, check=True, capture_output=True)
-    return config_path
-
-
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def median_phases(runs: list[list[Phase]]) -> list[Phase]:
@@ -80,26 +66,19 @@ def print_phases(student: str, phases: list[Phase], command: float) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    checkouts.add_arguments(parser)
     parser.add_argument("--students", nargs="+", default=["blank", "reference", "partial"])
-    parser.add_argument("--mirror", type=Path,
-                        default=Path(os.environ.get("COURSE_DATA_MIRROR", ROOT.parent / "shared" / "datasets")))
-    parser.add_argument("--baseline-root", type=Path, help="another checkout of the course, timed in the same run")
-    parser.add_argument("--baseline-python", help="the Python whose coursekit is that checkout's")
     args = parser.parse_args()
-    base_env = {**os.environ, "COURSE_DATA_MIRROR": str(args.mirror.resolve())}
-    base_env.pop("NBGRADER_EXECUTION", None)
-    versions = {"this checkout": (ROOT, sys.executable)}
-    if args.baseline_root:
-        versions["baseline"] = (args.baseline_root.resolve(), args.baseline_python or sys.executable)
+    versions = {c.label: c for c in checkouts.checkouts(args, this="this checkout", baseline="baseline")}
     walls: dict[tuple[str, str], list[float]] = {}
     phases: dict[str, list[list[Phase]]] = {}
     print(f"{args.rounds} round(s), machine: {os.cpu_count()} cores, load average {load()}", flush=True)
     with tempfile.TemporaryDirectory() as scratch_dir:
         courses = {}
-        for label, (root, python) in versions.items():
-            env = {**base_env, "PATH": str(Path(python).parent) + os.pathsep + base_env.get("PATH", "")}
-            courses[label] = (prepare(root, python, Path(scratch_dir) / label.replace(" ", "-"), env), python, env)
+        for label, checkout in versions.items():
+            env = checkouts.environment(args, checkout)
+            courses[label] = (checkouts.prepare(checkout, Path(scratch_dir) / label.replace(" ", "-"), env),
+                              checkout.python, env)
         for round_number in range(args.rounds):
             for student in args.students:
                 for label, (config_path, python, env) in courses.items():
