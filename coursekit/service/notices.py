@@ -33,11 +33,18 @@ def notice_folder(root: Path, attempt: Attempt) -> Path:
     return root / folder_name(attempt.name)
 
 
-def _write(root: Path, attempt: Attempt, inbound: Path, notebook: str, title: str, paragraphs: list[str]) -> Path:
+def _submission_folder(root: Path, attempt: Attempt, inbound: Path) -> Path:
+    """``<notice folder>/<student>/<assignment>`` with the submission's timestamp and secret beside the page,
+    which is how release_feedback finds the submission a page belongs to."""
     folder = notice_folder(root, attempt) / attempt.student / attempt.assignment
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("timestamp.txt", "submission_secret.txt"):
         shutil.copyfile(inbound / name, folder / name)
+    return folder
+
+
+def _write(root: Path, attempt: Attempt, inbound: Path, notebook: str, title: str, paragraphs: list[str]) -> Path:
+    folder = _submission_folder(root, attempt, inbound)
     body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
     page = folder / (Path(notebook).stem + ".html")
     page.write_text(f"""<!DOCTYPE html>
@@ -88,9 +95,5 @@ def not_counted(root: Path, attempt: Attempt, inbound: Path, notebook: str, coun
 
 def failed(root: Path, attempt: Attempt, inbound: Path, notebook: str, reason: str) -> Path:
     """The submission could not be graded: the reason (the class path's own page, for this submission)."""
-    folder = notice_folder(root, attempt) / attempt.student / attempt.assignment
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("timestamp.txt", "submission_secret.txt"):
-        shutil.copyfile(inbound / name, folder / name)
-    write_failure_feedback(folder, attempt.assignment, notebook, reason)
+    write_failure_feedback(_submission_folder(root, attempt, inbound), attempt.assignment, notebook, reason)
     return notice_folder(root, attempt)

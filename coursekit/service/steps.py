@@ -102,10 +102,6 @@ class NbgraderSteps:
         with self._lock, temp_attrs(self.coursedir, **changes):
             self._run("release_feedback", app)
 
-    def locked(self):
-        """The steps' lock, for bookkeeping that must not interleave with them (the gradebook's late policy)."""
-        return self._lock
-
 
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
