@@ -6,6 +6,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from coursekit.grading.feedback import HideHiddenTests, SummarizeGrades, part_label, remove_hidden_region, student_message
+from tests.cells import graded
 
 TEST_SOURCE = '''"""f: doubles its input."""
 with explain("f"):
@@ -13,12 +14,6 @@ with explain("f"):
     ### BEGIN HIDDEN TESTS
     secret_case_that_must_not_show()
     ### END HIDDEN TESTS'''
-
-
-def graded(cell, grade_id, points, score, solution=False):
-    cell.metadata["nbgrader"] = {"grade": True, "solution": solution, "grade_id": grade_id,
-                                 "points": points, "score": score}
-    return cell
 
 
 def failed_test_cell():

@@ -6,6 +6,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from coursekit.grading.feedback import WITHHELD, HideHiddenTests, SummarizeGrades
 from coursekit.service.visible import WithholdHiddenResults
+from tests.cells import graded
 
 HIDDEN = '''"""f: doubles its input (5 points)."""
 check("test_f", f)
@@ -17,21 +18,15 @@ result = run_experiment()
 check("test_experiment", result)'''
 
 
-def graded(cell, grade_id, points, score):
-    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": grade_id, "points": points,
-                                 "score": score, "locked": True}
-    return cell
-
-
 def notebook():
-    hidden = graded(new_code_cell(HIDDEN), "test_f", 5, 0.0)
+    hidden = graded(new_code_cell(HIDDEN), "test_f", 5, 0.0, locked=True)
     hidden.outputs = [new_output("error", ename="CheckFailed", evalue="f(x=-7.5) 应为 -15，得到 15（隐藏输入）",
                                  traceback=["secret"])]
-    experiment = graded(new_code_cell(EXPERIMENT), "test_experiment", 6, 0.0)
+    experiment = graded(new_code_cell(EXPERIMENT), "test_experiment", 6, 0.0, locked=True)
     experiment.outputs = [new_output("stream", name="stdout", text="gap 0.41 -> 0.39\n"),
                           new_output("error", ename="CheckFailed", evalue="dropout 没有缩小差距", traceback=[])]
     passed = graded(new_code_cell('"""g (3 points)."""\ncheck("test_g", g)\n### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS'),
-                    "test_g", 3, 3.0)
+                    "test_g", 3, 3.0, locked=True)
     passed.outputs = [new_output("stream", name="stdout", text="[评分程序] g：通过。\n")]
     return new_notebook(cells=[new_markdown_cell("# Lab"), hidden, experiment, passed])
 
