@@ -29,6 +29,7 @@ settings through nbgrader_config.py.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -125,11 +126,24 @@ def ready_to_grade(config: CourseConfig, name: str) -> None:
 def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
     """Grade every collected submission (see coursekit.grading.classgrade)."""
     name = default_assignment(config, args.assignment)
-    if not getattr(args, "scheduler", None) and not config.dask_scheduler:
-        from coursekit.grading.worker import warm_up
-        # First: the grading processes' server imports nbgrader (and torch, for a class) while this
-        # process imports its own modules and runs the checks below.
-        warm_up(len(args.student) if args.student else None)
+    scheduler = getattr(args, "scheduler", None) or config.dask_scheduler
+    from coursekit.grading import classgrade
+    threads = classgrade.grading_threads(config)
+    with contextlib.ExitStack() as run:
+        if not scheduler:
+            # First, while this process imports its own modules and runs the checks below: a kernel zygote
+            # (coursekit.grading.zygote) imports what every grading kernel imports, once, and the grading
+            # processes' server imports nbgrader (and torch, for a class). On a Dask cluster kernels start by themselves.
+            zygote = run.enter_context(classgrade.kernel_zygote(config, threads))
+            from coursekit.grading.worker import warm_up
+            warm_up(len(args.student) if args.student else None)
+        else:
+            zygote = ""
+        _grade(config, args, name, scheduler, threads, zygote)
+
+
+def _grade(config: CourseConfig, args: argparse.Namespace, name: str, scheduler: str | None, threads: int,
+           zygote: str) -> None:
     from tqdm import tqdm
 
     from coursekit.grading import classgrade
@@ -137,7 +151,6 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
 
     ready_to_grade(config, name)
     workers = getattr(args, "workers", None) or config.workers
-    scheduler = getattr(args, "scheduler", None) or config.dask_scheduler
     try:
         with classgrade.class_lock(config):
             todo, done = classgrade.plan(config, name, args.student, getattr(args, "force", False))
@@ -146,8 +159,8 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
             say(f"grading {len(todo)} submission(s) of '{name}' {where}, {sandboxed}"
                 + (f"; {len(done)} already graded by an earlier run (--force regrades them)" if done else ""))
             # The same threads everywhere (the grading profile's): marks never depend on the machine.
-            threads = classgrade.grading_threads(config)
-            jobs = [classgrade.Job(str(config.path), name, student, threads, config.sandbox.enabled) for student in todo]
+            jobs = [classgrade.Job(str(config.path), name, student, threads, config.sandbox.enabled, zygote)
+                    for student in todo]
             outcomes = list(done.values())
             bar = tqdm(total=len(jobs), desc="grade", unit="student")
 

@@ -55,6 +55,7 @@ class Job:
     student: str
     threads: int
     sandbox: bool
+    zygote: str = ""    # the socket of the run's kernel zygote (coursekit.grading.zygote), if it has one
 
 
 @dataclass
@@ -185,7 +186,7 @@ def grade_submission(job: Job) -> Outcome:
             env=kernel_environment(config, job.threads),
             # The lecture code implements dropout from scratch: no answer is handed out while grading.
             masked=[str(Path(package) / "lectures")],
-            workdir=str(config.directory("autograded") / job.student / job.assignment))
+            workdir=str(config.directory("autograded") / job.student / job.assignment), zygote=job.zygote)
         env.update(extra)
     log_path = log_folder(config, job.assignment) / f"{job.student}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -306,6 +307,18 @@ def grading_threads(config: CourseConfig) -> int:
     cores ÷ threads of them). The student's Validate runs the same profile with the same threads.
     """
     return max(1, config.profiles["grading"].threads)
+
+
+@contextlib.contextmanager
+def kernel_zygote(config: CourseConfig, threads: int) -> Iterator[str]:
+    """The socket of a kernel zygote for this run (:mod:`coursekit.grading.zygote`), or "" without the
+    sandbox (nbgrader then starts its kernels itself). The zygote ends with the block."""
+    if not config.sandbox.enabled:
+        yield ""
+        return
+    from coursekit.grading.zygote import Zygote
+    with Zygote(kernel_environment(config, threads)) as zygote:
+        yield zygote.socket
 
 
 def run_local(jobs: list[Job], workers: int, on_done: Callable[[Outcome], None]) -> None:

@@ -42,6 +42,7 @@ from traitlets import Enum, Integer
 from coursekit.grading import phases
 from coursekit.grading.cells import error_output, grade_id, is_answer, is_graded_test, is_trusted, note_output
 from coursekit.grading.judge import Judge
+from coursekit.grading.sandbox import KERNEL_PID_FILE
 
 #: What the grader evaluates in the kernel before each instructor-written cell.
 GUARD_EXPRESSION = "__import__('coursekit.lab.guard', fromlist=['check_and_restore']).check_and_restore()"
@@ -90,6 +91,7 @@ def prestart_kernel() -> bool:
     clock = phases.current()
     if clock is not None:
         clock.kernel_pid = kernel_pid(km)
+        clock.kernel_pid_file = Path(settings["private"]) / KERNEL_PID_FILE
     return True
 
 
@@ -123,6 +125,9 @@ class GuardedExecute(Execute):
             self.extra_arguments = [*self.extra_arguments, startup]
         await super().async_start_new_kernel(**kwargs)
         self._clock.kernel_pid = kernel_pid(self.km)
+        settings = sandbox_settings()
+        if settings:
+            self._clock.kernel_pid_file = Path(settings["private"]) / KERNEL_PID_FILE
 
     # nbclient binds the synchronous wrapper to the function, not to the method name.
     start_new_kernel = run_sync(async_start_new_kernel)

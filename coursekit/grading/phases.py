@@ -79,18 +79,27 @@ class PhaseClock:
         self._cpu = 0.0 if origin is not None else process_cpu()
         self._kernel = 0.0
         self.kernel_pid: int | None = None
+        #: Where the sandbox's launcher writes the pid of a kernel it did not start itself (one forked
+        #: from the run's zygote, coursekit.grading.zygote): that process tree is the kernel's too.
+        self.kernel_pid_file: Path | None = None
         self.phases: dict[str, Phase] = {}
 
     def lap(self, name: str) -> Phase:
         """End the current phase as ``name``; the next phase starts now."""
         wall, cpu = time.time(), process_cpu()
-        kernel = tree_cpu(self.kernel_pid) if self.kernel_pid else self._kernel
+        kernel = tree_cpu(self.kernel_pid) + tree_cpu(self._adopted()) if self.kernel_pid else self._kernel
         phase = self.phases.setdefault(name, Phase(name, 0.0, 0.0, 0.0))
         phase.wall += max(0.0, wall - self._wall)
         phase.cpu += max(0.0, cpu - self._cpu)
         phase.kernel_cpu += max(0.0, kernel - self._kernel)
         self._wall, self._cpu, self._kernel = wall, cpu, kernel
         return phase
+
+    def _adopted(self) -> int | None:
+        try:
+            return int(self.kernel_pid_file.read_text()) if self.kernel_pid_file else None
+        except (OSError, ValueError):
+            return None
 
     def line(self, source: str) -> str:
         """The phases as one log line (``source`` says which process measured them)."""

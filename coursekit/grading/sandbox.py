@@ -9,7 +9,8 @@ TCP. The launcher (:func:`main`) runs outside the sandbox, as root or as the ins
 * joins a memory and a pids cgroup for this submission when the machine allows it (cgroup v1
   or v2), else caps the address space (RLIMIT_AS; no process limit without a pids cgroup);
 * sets the file-size limit and makes the kernel die with nbgrader;
-* execs ``bwrap``: a user namespace where the kernel is ``nobody`` without capabilities, no network, no other processes visible, read-only system folders, Python and
+* execs ``bwrap`` (or, when the run has a zygote, has ``coursekit.grading.zygote`` fork the
+  kernel into the same bwrap sandbox): a user namespace where the kernel is ``nobody`` without capabilities, no network, no other processes visible, read-only system folders, Python and
   the course's package, read-only MNIST and course.toml, a size-limited private /tmp and working
   folder, and nothing else of the machine: no source/, gradebook, release/, other students'
   folders or home folders.
@@ -35,6 +36,9 @@ SANDBOX_UID = 65534  # nobody
 #: The kernel's HOME and TMPDIR inside the sandbox (the only writable folder besides its working folder).
 SANDBOX_HOME = "/tmp/home"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: In a job's private folder: the pid of its kernel when the zygote forked it (coursekit.grading.zygote),
+#: for the phases of the submission (the kernel is then not a child of the launcher).
+KERNEL_PID_FILE = "kernel.pid"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts",
              "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/alternatives", "/etc/mime.types")
@@ -61,6 +65,8 @@ class Spec:
     masked: list[str] = field(default_factory=list)  # files inside those paths the kernel sees as empty
     # The kernel's working folder (an empty tmpfs at that path); empty: the launcher's own.
     workdir: str = ""
+    # The run's zygote (coursekit.grading.zygote): the kernel is forked from it into this sandbox.
+    zygote: str = ""
 
 
 def bwrap_path() -> str:
@@ -82,11 +88,12 @@ def python_paths() -> list[str]:
 
 def prepare(job: str, *, memory_mb: int, max_processes: int, max_file_mb: int, tmp_mb: int,
             read_only: list[str], env: dict[str, str], masked: list[str] | None = None,
-            workdir: str = "") -> tuple[Path, dict[str, str]]:
+            workdir: str = "", zygote: str = "") -> tuple[Path, dict[str, str]]:
     """Make the private folder, kernelspec and spec of one grading job.
 
     ``workdir`` is where the kernel works (nbgrader's autograded/<student>/<assignment>); inside the
     sandbox it is an empty tmpfs, so the kernel can be started before nbgrader has made that folder.
+    ``zygote`` is the socket of the run's zygote, if there is one (the kernel is then forked from it).
 
     Returns the folder (delete it with :func:`cleanup`) and the environment variables nbgrader
     needs to use the sandbox.
@@ -98,7 +105,7 @@ def prepare(job: str, *, memory_mb: int, max_processes: int, max_file_mb: int, t
     kernel_dir.mkdir(parents=True)
     spec = Spec(job=job, private=str(private), kernel_name=KERNEL_NAME, ipc_prefix=str(private / "ipc" / "kernel"),
                 memory_mb=memory_mb, max_processes=max_processes, max_file_mb=max_file_mb, tmp_mb=tmp_mb,
-                read_only=read_only, env=env, masked=list(masked or []), workdir=workdir)
+                read_only=read_only, env=env, masked=list(masked or []), workdir=workdir, zygote=zygote)
     spec_path = private / "spec.json"
     spec_path.write_text(json.dumps(asdict(spec), indent=1))
     (kernel_dir / "kernel.json").write_text(json.dumps({
@@ -244,6 +251,12 @@ def main(argv: list[str] | None = None) -> None:
     connection = private / "connection.json"
     shutil.copy(args.connection_file, connection)
     confine(spec)
+    if spec.zygote:
+        from coursekit.grading import zygote
+        try:
+            sys.exit(zygote.launch(spec, str(connection), kernel_args))
+        except zygote.ZygoteUnavailable as err:
+            print(f"[coursekit sandbox] kernel started without the zygote: {err}", file=sys.stderr, flush=True)
     command = bwrap_command(spec, str(connection), kernel_args, spec.workdir or os.getcwd())
     os.execv(command[0], command)
 
