@@ -208,8 +208,10 @@ def cmd_serve(config: CourseConfig, args: argparse.Namespace) -> None:
         f"at most {sv.per_student_per_hour} graded per student per hour and {sv.per_student_total} in all; "
         + ("in the bubblewrap sandbox" if config.sandbox.enabled else "WITHOUT a sandbox"))
     try:
-        with classgrade.class_lock(config):  # no `coursekit grade` on the same folders meanwhile
-            GradingService(config, name, workers).serve(stop)
+        with classgrade.class_lock(config), \
+                classgrade.kernel_zygote(config, classgrade.grading_threads(config)) as zygote:
+            # no `coursekit grade` on the same folders meanwhile; every kernel forked from one zygote
+            GradingService(config, name, workers, zygote=zygote).serve(stop)
     except classgrade.GradingError as err:
         raise CommandError(f"{err} (`coursekit serve` grades this course's submissions: one of it, and no "
                            f"`coursekit grade`, at a time)") from None

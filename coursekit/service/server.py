@@ -52,8 +52,10 @@ class GradingService:
     """One assignment's grading service (see the module's docstring)."""
 
     def __init__(self, config: CourseConfig, assignment: str, workers: int,
-                 clock: Callable[[], dt.datetime] = now_utc) -> None:
+                 clock: Callable[[], dt.datetime] = now_utc, zygote: str = "") -> None:
+        """``zygote``: the socket of a kernel zygote (coursekit.grading.zygote) living as long as the service."""
         self.config = config
+        self.zygote = zygote
         self.assignment = assignment
         self.notebook = config.assignment(assignment).notebook
         self.due = config.assignment(assignment).due
@@ -182,7 +184,7 @@ class GradingService:
         """The class-grading path for what is in submitted/<student>/: grade, class journal, score, failures."""
         from coursekit.grading.report import record_grading_failures
         job = classgrade.Job(str(self.config.path), self.assignment, student, self.threads,
-                             self.config.sandbox.enabled)
+                             self.config.sandbox.enabled, self.zygote)
         outcome = classgrade.grade_submission(job)
         classgrade.fill_scores(self.config, self.assignment, [outcome])
         with self._books:
