@@ -232,8 +232,13 @@ def _drop_privileges(libc: ctypes.CDLL) -> None:
 
 
 def _forget_zygote_paths() -> None:
-    """Folders the zygote's imports remembered are its own; the kernel finds its own again."""
+    """What a fresh kernel would not share with the others: the folders the zygote's imports remembered
+    (its own; the kernel finds its own again) and the seeds of Python's and numpy's global generators."""
     tempfile.tempdir = None
+    import random
+    random.seed()
+    if "numpy.random" in sys.modules:
+        sys.modules["numpy.random"].seed()
     matplotlib = sys.modules.get("matplotlib")
     for name in ("get_configdir", "get_cachedir"):
         function = getattr(matplotlib, name, None)
