@@ -154,6 +154,7 @@ def _grade(config: CourseConfig, args: argparse.Namespace, name: str, scheduler:
     try:
         with classgrade.class_lock(config):
             todo, done = classgrade.plan(config, name, args.student, getattr(args, "force", False))
+            todo = classgrade.longest_first(config, name, todo)
             where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
             sandboxed = "in the bubblewrap sandbox" if config.sandbox.enabled else "WITHOUT a sandbox"
             say(f"grading {len(todo)} submission(s) of '{name}' {where}, {sandboxed}"

@@ -296,6 +296,18 @@ def plan(config: CourseConfig, assignment: str, students: list[str] | None, forc
     return [s for s in students if s not in done], done
 
 
+def longest_first(config: CourseConfig, assignment: str, students: list[str]) -> list[str]:
+    """The students in the order to grade them: the longest gradings first, so that with several
+    workers fewer cores sit idle at the end while one long submission finishes alone.
+
+    How long a submission takes is what the journal says its last grading took (a regrade); one
+    never graded goes first (it may be long). Ties keep the students' order. Which worker grades
+    what, and when, never changes a mark.
+    """
+    journal = read_journal(config, assignment)
+    return sorted(students, key=lambda s: journal[s].seconds if s in journal else float("inf"), reverse=True)
+
+
 def grading_threads(config: CourseConfig) -> int:
     """torch/BLAS threads of every grading kernel: the grading profile's ``threads`` (at least 1).
 

@@ -90,6 +90,13 @@ def test_plan_skips_what_an_earlier_run_finished(course):
     assert classgrade.plan(course, "lab2", None, force=False)[0] == ["ann", "bob"]
 
 
+def test_the_longest_gradings_go_first(course):
+    """By the seconds of each student's last grading in the journal; never graded first, in their order."""
+    for student, seconds in (("ann", 3.0), ("bob", 9.0), ("cat", 0.2)):
+        classgrade.append_journal(course, "lab2", classgrade.Outcome(student, "graded", seconds, "", "d"))
+    assert classgrade.longest_first(course, "lab2", ["ann", "bob", "cat", "dan", "eve"]) == ["dan", "eve", "bob", "ann", "cat"]
+
+
 def test_plan_without_submissions_says_what_to_do(tmp_path):
     config = load_config(copy_course(ROOT, tmp_path))
     with pytest.raises(classgrade.GradingError, match="nbgrader collect"):
