@@ -13,8 +13,10 @@ single-bug variants (coursekit.authoring.samples). Each configuration runs ``--r
 rotation (1, 2, 3, 1, 2, 3 ...), so load from other work on the machine falls on all of them alike;
 the table shows the median wall time and submissions per minute, then the ratios the targets are
 about: ``coursekit grade`` with 2 workers against plain sequential nbgrader (target >= 2x on 2
-cores), 2 workers against 1, and this checkout against the baseline. The load average is printed
-before and after.
+cores), 2 workers against 1, and this checkout against the baseline. Then, for ``coursekit grade``,
+what each submission took inside the class run (the seconds its journal line records: checks,
+sandbox, grading), medians over the rounds, and the overhead ratio blank / reference there. The
+load average is printed before and after.
 
     python benchmarks/grade_class.py [--rounds 3] [--mirror PATH] [--baseline-root DIR --baseline-python PYTHON]
 """
@@ -22,6 +24,7 @@ before and after.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -57,6 +60,16 @@ def prepare(checkout: Checkout, scratch: Path, env: dict[str, str]) -> Path:
     return config_path
 
 
+def submission_seconds(config_path: Path) -> dict[str, float]:
+    """Each student's seconds in the last run, from its journal (the last line of each student wins)."""
+    journal = config_path.parent / "autograded" / ".coursekit-lab2-journal.jsonl"
+    seconds: dict[str, float] = {}
+    for line in journal.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        seconds[entry["student"]] = entry["seconds"]
+    return seconds
+
+
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
@@ -83,11 +96,15 @@ def main() -> int:
             setups[f"{label}coursekit grade, 1 worker (sandbox)"] = ([*kit, "--workers", "1"], config_path.parent, env)
             setups[f"{label}coursekit grade, 2 workers (sandbox)"] = ([*kit, "--workers", "2"], config_path.parent, env)
         times: dict[str, list[float]] = {name: [] for name in setups}
+        each: dict[str, dict[str, list[float]]] = {name: {} for name in setups if "coursekit" in name}
         print(f"{CLASS_SIZE} submissions, {args.rounds} round(s), machine: {os.cpu_count()} cores, "
               f"load average {load()}", flush=True)
         for round_number in range(args.rounds):
             for name, (command, cwd, env) in setups.items():
                 times[name].append(run(command, cwd, env))
+                if name in each:
+                    for student, seconds in submission_seconds(cwd / "course.toml").items():
+                        each[name].setdefault(student, []).append(seconds)
                 print(f"  round {round_number + 1}: {name}: {times[name][-1]:.1f} s (load {load()})", flush=True)
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"\n{'setup':<60} {'median':>8} {'subm./min':>10}")
@@ -98,6 +115,12 @@ def main() -> int:
     print(f"\ncoursekit grade, 2 workers vs plain sequential nbgrader: {plain / two:.2f}x throughput (target >= 2x)")
     print(f"coursekit grade, 1 worker vs plain sequential nbgrader: {plain / one:.2f}x throughput")
     print(f"2 workers vs 1 worker: {one / two:.2f}x throughput")
+    print("\nwhat one submission took inside the class run (journal seconds), medians:")
+    for name, students in each.items():
+        per = {student: statistics.median(values) for student, values in sorted(students.items())}
+        print(f"  {name}: " + ", ".join(f"{student} {seconds:.1f} s" for student, seconds in per.items()))
+        if "blank" in per and "reference" in per:
+            print(f"    overhead ratio blank / reference: {per['blank'] / per['reference']:.2f} (target <= 0.3)")
     if args.baseline_root:
         for workers in ("1 worker", "2 workers"):
             before = medians[f"baseline coursekit grade, {workers} (sandbox)"]
