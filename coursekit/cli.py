@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from coursekit.config import (ENV_CONFIG, ENV_MIRROR, ConfigError, CourseConfig, DataError, ProfileError,
@@ -103,15 +105,19 @@ def _timestamp_before(due: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
-def ready_to_grade(config: CourseConfig, name: str) -> None:
-    """What grading needs before it starts (`grade` and `serve`): the assignment in the gradebook,
-    bubblewrap (unless the sandbox is off), MNIST for the kernels, the gradebook in WAL mode."""
-    from coursekit.authoring.release import assignment_in_gradebook
+def ready_to_grade(config: CourseConfig, name: str, registered: Callable[[], bool | None] | None = None) -> None:
+    """What grading needs before it starts (`grade` and `serve`): the assignment in the gradebook (asked
+    by `registered` when given; when it cannot tell, this process asks the gradebook itself), bubblewrap
+    (unless the sandbox is off), MNIST for the kernels, the gradebook in WAL mode."""
     from coursekit.grading.nbgrader_settings import enable_wal
     from coursekit.grading.sandbox import SandboxError, bwrap_path
     from coursekit.lab.data import ensure_mnist
 
-    if not assignment_in_gradebook(config, name):
+    known = registered() if registered is not None else None
+    if known is None:
+        from coursekit.authoring.release import assignment_in_gradebook
+        known = assignment_in_gradebook(config, name)
+    if not known:
         raise CommandError(f"the gradebook has no assignment '{name}' yet: run `python -m coursekit build {name}` "
                            f"first (it registers the assignment's test cells and due date with nbgrader).")
     if config.sandbox.enabled:
@@ -149,7 +155,11 @@ def _grade(config: CourseConfig, args: argparse.Namespace, name: str, scheduler:
     from coursekit.grading import classgrade
     from coursekit.grading.report import record_grading_failures
 
-    ready_to_grade(config, name)
+    if scheduler:
+        ready_to_grade(config, name)
+    else:  # asked by a process of the grading server, which has nbgrader imported
+        from coursekit.grading.worker import assignment_registered
+        ready_to_grade(config, name, lambda: assignment_registered(str(config.path), name))
     workers = getattr(args, "workers", None) or config.workers
     try:
         with classgrade.class_lock(config):
@@ -162,7 +172,8 @@ def _grade(config: CourseConfig, args: argparse.Namespace, name: str, scheduler:
             # The same threads everywhere (the grading profile's): marks never depend on the machine.
             jobs = [classgrade.Job(str(config.path), name, student, threads, config.sandbox.enabled, zygote)
                     for student in todo]
-            outcomes = list(done.values())
+            # Their scores as the gradebook has them now (a TA may have graded by hand since).
+            outcomes = [dataclasses.replace(o, score=None) for o in done.values()]
             bar = tqdm(total=len(jobs), desc="grade", unit="student")
 
             def finished(outcome: classgrade.Outcome) -> None:

@@ -56,6 +56,14 @@ def test_serve_before_build_says_what_to_do(tmp_path):
     assert "the gradebook has no assignment 'lab2' yet: run `python -m coursekit build lab2`" in result.stderr
 
 
+def test_grade_before_build_says_what_to_do(tmp_path):
+    """A class run asks the gradebook through the grading server (the command imports no nbgrader)."""
+    config_path = copy_course(ROOT, tmp_path, with_release=False)
+    result = coursekit("--config", str(config_path), "grade")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "the gradebook has no assignment 'lab2' yet: run `python -m coursekit build lab2`" in result.stderr
+
+
 def test_unknown_assignment_names_the_known_ones():
     result = coursekit("build", "lab9")
     assert result.returncode == 2

@@ -214,7 +214,10 @@ def grade_submission(job: Job) -> Outcome:
                        f"(stopped after {config.notebook_timeout} s).", digest)
     if status != 0:
         return Outcome(job.student, "failed", time.perf_counter() - started, nbgrader_reason(log), digest)
-    return Outcome(job.student, "graded", time.perf_counter() - started, "", digest)
+    reported, score = worker.reported_score(log)
+    if reported and score is None:
+        return Outcome(job.student, "failed", time.perf_counter() - started, NO_SCORES, digest)
+    return Outcome(job.student, "graded", time.perf_counter() - started, "", digest, score)
 
 
 # --- the class ---------------------------------------------------------------------------------
@@ -358,19 +361,24 @@ def run_dask(jobs: list[Job], address: str, on_done: Callable[[Outcome], None]) 
             on_done(future.result())
 
 
+NO_SCORES = "nbgrader finished but stored no scores"
+
+
 def fill_scores(config: CourseConfig, assignment: str, outcomes: list[Outcome]) -> None:
-    """Each graded outcome's total score, read from nbgrader's gradebook."""
+    """The total score of each graded outcome that has none yet, read from nbgrader's gradebook (a
+    grading process reports its submission's score itself, so a class run usually opens nothing here)."""
+    missing = [o for o in outcomes if o.status == "graded" and o.score is None]
+    if not missing:
+        return
     from nbgrader.api import MissingEntry
 
     from coursekit.grading.nbgrader_settings import open_gradebook
     with open_gradebook(config) as gradebook:
-        for outcome in outcomes:
-            if outcome.status != "graded":
-                continue
+        for outcome in missing:
             try:
                 outcome.score = gradebook.find_submission(assignment, outcome.student).score
             except MissingEntry:
-                outcome.status, outcome.reason = "failed", "nbgrader finished but stored no scores"
+                outcome.status, outcome.reason = "failed", NO_SCORES
 
 
 def summary_table(outcomes: list[Outcome], total: float) -> str:

@@ -86,6 +86,42 @@ def grade(request: Request) -> None:
     finally:
         clock.lap("nbgrader: save grades, write notebook")
         print(clock.line("grading process"), file=sys.stderr, flush=True)
+    report_score(request)
+
+
+#: Starts the log line with the submission's total score in the gradebook (``none``: nbgrader stored none).
+SCORE_PREFIX = "[coursekit score]"
+
+
+def report_score(request: Request) -> None:
+    """Write the submission's score, as nbgrader stored it, into the log: the coordinator of a class run
+    reads it there (:func:`reported_score`) and never imports nbgrader itself (≈ 1 s of CPU)."""
+    from nbgrader.api import MissingEntry
+
+    from coursekit.config import load_config
+    from coursekit.grading.nbgrader_settings import open_gradebook
+    try:
+        with open_gradebook(load_config(request.env["COURSE_TOML"])) as gradebook:
+            try:
+                score = gradebook.find_submission(request.assignment, request.student).score
+            except MissingEntry:
+                score = None
+    except Exception as err:  # the coordinator then reads the gradebook itself
+        print(f"[coursekit] score not reported: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+        return
+    print(f"{SCORE_PREFIX} {json.dumps(score)}", file=sys.stderr, flush=True)
+
+
+def reported_score(log: str) -> tuple[bool, float | None]:
+    """(whether the grading process reported a score, the score or None when nbgrader stored none)."""
+    for line in reversed(log.splitlines()):
+        if line.startswith(SCORE_PREFIX):
+            try:
+                value = json.loads(line[len(SCORE_PREFIX):])
+            except ValueError:
+                break
+            return True, float(value) if isinstance(value, (int, float)) else None
+    return False, None
 
 
 class Grading:
@@ -145,6 +181,28 @@ def warm_up(submissions: int | None = None) -> None:
         _context(PRELOAD_ONE if submissions == 1 else PRELOAD)
         from multiprocessing import forkserver
         forkserver.ensure_running()
+
+
+def assignment_registered(course_toml: str, assignment: str) -> bool | None:
+    """Whether the gradebook knows the assignment, asked by a process forked from the server (which
+    imported nbgrader): the coordinator of a class run never imports nbgrader itself (≈ 1 s of CPU
+    while the server and the kernel zygote import theirs). None when the question could not be asked."""
+    if multiprocessing.current_process().daemon:
+        return None
+    process = _context().Process(target=_check_assignment, args=(course_toml, assignment), name="gradebook-check")
+    process.start()
+    process.join()
+    return {0: True, 3: False}.get(process.exitcode)
+
+
+def _check_assignment(course_toml: str, assignment: str) -> None:
+    try:
+        from coursekit.authoring.release import assignment_in_gradebook
+        from coursekit.config import load_config
+        known = assignment_in_gradebook(load_config(course_toml), assignment)
+    except Exception:  # the coordinator asks again itself and says what is wrong
+        os._exit(1)
+    os._exit(0 if known else 3)
 
 
 def main() -> None:

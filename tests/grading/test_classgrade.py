@@ -97,6 +97,14 @@ def test_the_longest_gradings_go_first(course):
     assert classgrade.longest_first(course, "lab2", ["ann", "bob", "cat", "dan", "eve"]) == ["dan", "eve", "bob", "ann", "cat"]
 
 
+def test_scores_reported_by_the_grading_processes_need_no_gradebook(course, monkeypatch):
+    import coursekit.grading.nbgrader_settings as settings
+    monkeypatch.setattr(settings, "open_gradebook", lambda config: pytest.fail("the gradebook was opened"))
+    outcomes = [classgrade.Outcome("ann", "graded", 9.0, "", "d", 80.0), classgrade.Outcome("bob", "failed", 1.0, "x", "d")]
+    classgrade.fill_scores(course, "lab2", outcomes)
+    assert [o.score for o in outcomes] == [80.0, None]
+
+
 def test_plan_without_submissions_says_what_to_do(tmp_path):
     config = load_config(copy_course(ROOT, tmp_path))
     with pytest.raises(classgrade.GradingError, match="nbgrader collect"):

@@ -92,3 +92,18 @@ assert not new, new
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_the_score_line_is_read_back():
+    log = "[AutogradeApp | INFO] done\n[coursekit score] 72.5\n"
+    assert worker.reported_score(log) == (True, 72.5)
+    assert worker.reported_score("[coursekit score] null\n") == (True, None), "nbgrader stored no scores"
+    assert worker.reported_score("[AutogradeApp | INFO] done\n") == (False, None), "not reported: ask the gradebook"
+    assert worker.reported_score("[coursekit score] {broken\n") == (False, None)
+
+
+def test_the_gradebook_check_runs_in_a_process_of_the_server(tmp_path):
+    from coursekit.authoring.release import copy_course
+    config_path = copy_course(Path(__file__).resolve().parents[2], tmp_path, with_release=False)
+    assert worker.assignment_registered(str(config_path), "lab2") is False, "no `build` yet"
+    assert worker.assignment_registered(str(tmp_path / "missing.toml"), "lab2") is None, "cannot tell: None"
