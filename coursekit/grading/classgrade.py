@@ -17,8 +17,9 @@ stores everything; this module decides what runs where and keeps the books:
 * **a journal** (``autograded/.coursekit-<assignment>-journal.jsonl``): one line per finished
   submission with a digest of its files. A run that was killed is finished by running the command
   again: submissions already in the journal with the same files are skipped. ``--force`` regrades;
-* **limits**: each submission has ``[grading] notebook_timeout`` seconds; its kernel runs in the
-  bubblewrap sandbox (:mod:`coursekit.grading.sandbox`) unless ``[sandbox] enabled = false``;
+* **limits**: each submission has ``[grading] notebook_timeout`` seconds; its kernel runs in a
+  bubblewrap sandbox of its own (:mod:`coursekit.grading.sandbox`) unless ``[sandbox] enabled =
+  false``, forked there from the run's kernel zygote (:mod:`coursekit.grading.zygote`);
 * **phases**: the wall and CPU time of each phase of a submission end its log
   (:mod:`coursekit.grading.phases`; ``benchmarks/grading_phases.py`` sums them up).
 """

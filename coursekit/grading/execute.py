@@ -16,7 +16,9 @@ nbgrader still executes the notebook and scores every cell from its outputs; thi
   kernel as soon as its grading process begins (:func:`prestart_kernel`), so that the kernel's own
   start-up (Python, ipykernel, torch) runs while nbgrader sanitizes the submission;
 * **no waiting for the kernel to end**: once the last cell has run the kernel is stopped at once
-  (``shutdown_kernel = "immediate"``; everything it produced has already arrived);
+  (``shutdown_kernel = "immediate"``; everything it produced has already arrived) and reaped
+  without jupyter_client's 0.1 s polling (:func:`stop_now`); a new kernel counts as ready without
+  its 0.2 s waits for quiet (:class:`ReadyClient`);
 * **phases** (:mod:`coursekit.grading.phases`): wall and CPU time of the review, the kernel's
   start, every cell, the verdicts and the kernel's end, written into nbgrader's log.
 
