@@ -57,7 +57,7 @@ KERNEL_MODULES = (
 #: (its user namespace first: that gives it the right to join the others). root joins the user
 #: namespace last: bubblewrap run by root creates the other namespaces in the machine's own.
 NAMESPACES = ("user", "mnt", "net", "ipc", "uts", "cgroup", "pid")
-#: Environment variables whose folders are the kernel's inside its sandbox and this user's in the zygote.
+#: Environment variables the zygote points at a folder of its own (the kernel's are inside its sandbox).
 PRIVATE_DIRS = ("HOME", "TMPDIR", "MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR")
 #: Seconds the launcher waits for the zygote to answer (its imports take ≈ 1.5 s after it starts).
 ANSWER_TIMEOUT = 60
@@ -77,22 +77,19 @@ class Zygote:
     """A zygote process for a run (use as a context manager; ``socket`` goes into each sandbox's spec).
 
     ``env`` is the grading kernels' environment (``classgrade.kernel_environment``): the zygote
-    imports with the same thread settings; for the folders of :data:`PRIVATE_DIRS` it keeps this
-    process's (the kernels' own are inside their sandboxes).
+    imports with the same thread settings; the folders of :data:`PRIVATE_DIRS` are its own.
     """
 
     def __init__(self, env: dict[str, str]) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="coursekit-zygote-"))  # 0700: only this user connects
         self.socket = str(self.folder / "zygote.sock")
-        # The kernels' folders are inside their sandboxes; the zygote keeps this user's (matplotlib's font
-        # cache then survives from run to run: ≈ 0.2 s of the zygote's start), else a folder of its own.
+        # The kernels' folders are inside their sandboxes; the zygote's are a folder of its own. (Not this
+        # user's: a kernel can read the environment its process image started with, /proc/self/environ.)
         (self.folder / "home").mkdir()
-        own = {name: os.environ[name] for name in PRIVATE_DIRS if os.environ.get(name)}
-        own.setdefault("HOME", str(self.folder / "home"))
-        zygote_env = {**{k: v for k, v in env.items() if k not in PRIVATE_DIRS}, **own}
+        own = {name: str(self.folder / "home") for name in PRIVATE_DIRS}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "coursekit.grading.zygote", self.socket],
-            env=zygote_env, cwd=self.folder, stdin=subprocess.DEVNULL, start_new_session=True)
+            env={**env, **own}, cwd=self.folder, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def close(self) -> None:
         with contextlib.suppress(ProcessLookupError):
