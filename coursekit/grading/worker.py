@@ -197,10 +197,13 @@ def assignment_registered(course_toml: str, assignment: str) -> bool | None:
 
 def _check_assignment(course_toml: str, assignment: str) -> None:
     try:
+        os.chdir(os.path.dirname(os.path.abspath(course_toml)))  # the server's folder may be gone by now
         from coursekit.authoring.release import assignment_in_gradebook
         from coursekit.config import load_config
         known = assignment_in_gradebook(load_config(course_toml), assignment)
-    except Exception:  # the coordinator asks again itself and says what is wrong
+    except Exception as err:  # the coordinator asks again itself and says what is wrong
+        print(f"[coursekit] the grading server could not read the gradebook ({type(err).__name__}: {err}); "
+              f"asking it directly", file=sys.stderr, flush=True)
         os._exit(1)
     os._exit(0 if known else 3)
 

@@ -41,15 +41,15 @@ def zygote():
 class Kernel:
     """A sandboxed kernel started through the sandbox's kernelspec; ``run(code)`` returns its printed output."""
 
-    def __init__(self, tmp_path: Path, zygote_socket: str, name: str = "k") -> None:
+    def __init__(self, tmp_path: Path, zygote_socket: str, name: str, setenv) -> None:
         from jupyter_client.manager import KernelManager
         workdir = tmp_path / name / "autograded" / "ann" / "lab2"
         self.private, extra = sandbox.prepare(
             f"zygote-test-{name}-{os.getpid()}-{time.monotonic_ns()}", memory_mb=2048, max_processes=128,
             max_file_mb=4, tmp_mb=16, read_only=[str(ROOT / "coursekit")], env=kernel_env(), workdir=str(workdir),
             zygote=zygote_socket)
-        self._saved = {key: os.environ.get(key) for key in extra}
-        os.environ.update(extra)  # JUPYTER_PATH: where the sandbox's kernelspec is
+        for key, value in extra.items():  # JUPYTER_PATH: where the sandbox's kernelspec is (undone by monkeypatch)
+            setenv(key, value)
         spec = json.loads((self.private / "spec.json").read_text())
         self.km = KernelManager(kernel_name=sandbox.KERNEL_NAME, transport="ipc", ip=spec["ipc_prefix"])
         self.km.start_kernel(cwd=str(self.private))
@@ -84,19 +84,14 @@ class Kernel:
         if self.km.is_alive():
             self.km.shutdown_kernel(now=True)
         sandbox.cleanup(self.private)
-        for key, value in self._saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture
-def kernels(tmp_path):
+def kernels(tmp_path, monkeypatch):
     started: list[Kernel] = []
 
     def start(zygote_socket: str, name: str = "k") -> Kernel:
-        started.append(Kernel(tmp_path, zygote_socket, name))
+        started.append(Kernel(tmp_path, zygote_socket, name, monkeypatch.setenv))
         return started[-1]
 
     yield start
