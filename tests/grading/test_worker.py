@@ -104,6 +104,10 @@ def test_the_score_line_is_read_back():
 
 def test_the_gradebook_check_runs_in_a_process_of_the_server(tmp_path):
     from coursekit.authoring.release import copy_course
+    from coursekit.config import load_config
+    from coursekit.grading.nbgrader_settings import open_gradebook
     config_path = copy_course(Path(__file__).resolve().parents[2], tmp_path, with_release=False)
+    with open_gradebook(load_config(config_path)):
+        pass  # a gradebook without the assignment, as `coursekit grade` finds it before `build`
     assert worker.assignment_registered(str(config_path), "lab2") is False, "no `build` yet"
     assert worker.assignment_registered(str(tmp_path / "missing.toml"), "lab2") is None, "cannot tell: None"
