@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,10 @@ def mnist_mirror() -> Path:
 def data_root(tmp_path_factory: pytest.TempPathFactory, mnist_mirror: Path) -> Path:
     """A data root in a temporary folder, provisioned from the mirror once per session."""
     return ensure_mnist(tmp_path_factory.mktemp("data-root"), mnist_mirror)
+
+
+@pytest.fixture
+def alembic_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This interpreter's bin folder first on PATH: nbgrader runs `alembic` from PATH when it creates a
+    gradebook, and `make test` runs the venv's python without activating the venv."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")

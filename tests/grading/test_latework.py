@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +18,8 @@ DUE = dt.datetime(2026, 12, 14, 15, 59)
 
 
 @pytest.fixture
-def course(tmp_path, monkeypatch):
+def course(tmp_path, alembic_on_path):
     """A course folder with the real course.toml and a gradebook: ann on time, bob a day late."""
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")  # alembic
     shutil.copy(ROOT / "course.toml", tmp_path / "course.toml")
     config = load_config(tmp_path / "course.toml")
     points = config.assignment("lab2").points

@@ -102,7 +102,7 @@ def test_the_score_line_is_read_back():
     assert worker.reported_score("[coursekit score] {broken\n") == (False, None)
 
 
-def test_the_gradebook_check_runs_in_a_process_of_the_server(tmp_path):
+def test_the_gradebook_check_runs_in_a_process_of_the_server(tmp_path, alembic_on_path):
     from coursekit.authoring.release import copy_course
     from coursekit.config import load_config
     from coursekit.grading.nbgrader_settings import open_gradebook
