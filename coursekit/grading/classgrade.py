@@ -191,6 +191,7 @@ def grade_submission(job: Job) -> Outcome:
         env.update(extra)
     log_path = log_folder(config, job.assignment) / f"{job.student}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("", encoding="utf-8")  # an earlier run's log must never speak for this one
     clock.lap("coordinator: checks, sandbox")
     timed_out = False
     try:
@@ -214,7 +215,9 @@ def grade_submission(job: Job) -> Outcome:
                        f"评分超过了 {config.notebook_timeout} 秒（course.toml grading.notebook_timeout），已停止 "
                        f"(stopped after {config.notebook_timeout} s).", digest)
     if status != 0:
-        return Outcome(job.student, "failed", time.perf_counter() - started, nbgrader_reason(log), digest)
+        reason = nbgrader_reason(log) if log.strip() else (
+            f"评分进程在写日志之前就结束了 (the grading process ended with status {status} before writing its log).")
+        return Outcome(job.student, "failed", time.perf_counter() - started, reason, digest)
     reported, score = worker.reported_score(log)
     if reported and score is None:
         return Outcome(job.student, "failed", time.perf_counter() - started, NO_SCORES, digest)

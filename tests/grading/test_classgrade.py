@@ -171,3 +171,22 @@ def test_nbgrader_reason_prefers_the_last_exception():
     clock.lap("nbgrader: save grades, write notebook")
     assert classgrade.nbgrader_reason(f"[X | INFO] started\n{clock.line('grading process')}\n") == "[X | INFO] started", \
         "the phases at the end of the log are not a reason"
+
+
+def test_an_earlier_runs_log_never_speaks_for_a_grading_process_that_wrote_none(course, monkeypatch):
+    from coursekit.grading import worker
+    log = classgrade.log_folder(course, "lab2") / "ann.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("[coursekit score] 80.0\nKeyError: 'from the last run'\n", encoding="utf-8")
+
+    class DiesAtOnce:  # a grading process that ends before it opens its log
+        def __init__(self, request):
+            pass
+
+        def wait(self, timeout):
+            return 1
+
+    monkeypatch.setattr(worker, "Grading", DiesAtOnce)
+    outcome = classgrade.grade_submission(classgrade.Job(str(course.path), "lab2", "ann", 1, sandbox=False))
+    assert outcome.status == "failed" and outcome.score is None
+    assert "last run" not in outcome.reason and "status 1 before writing its log" in outcome.reason
