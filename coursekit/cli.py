@@ -105,21 +105,36 @@ def _timestamp_before(due: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
-def ready_to_grade(config: CourseConfig, name: str, registered: Callable[[], bool | None] | None = None) -> None:
-    """What grading needs before it starts (`grade` and `serve`): the assignment in the gradebook (asked
-    by `registered` when given; when it cannot tell, this process asks the gradebook itself), bubblewrap
-    (unless the sandbox is off), MNIST for the kernels, the gradebook in WAL mode."""
-    from coursekit.grading.nbgrader_settings import enable_wal
-    from coursekit.grading.sandbox import SandboxError, bwrap_path
-    from coursekit.lab.data import ensure_mnist
+def check_built(config: CourseConfig, name: str, registered: Callable[[], bool | None] | None = None) -> None:
+    """Stop unless the gradebook knows the assignment. A SQLite gradebook is read directly (milliseconds,
+    before any process of the run starts); otherwise `registered` is asked when given (a process of the
+    grading server, which has nbgrader imported), and when it cannot tell, this process asks nbgrader."""
+    from coursekit.grading.nbgrader_settings import sqlite_knows_assignment
 
-    known = registered() if registered is not None else None
+    known = sqlite_knows_assignment(config, name)
+    if known is None and registered is not None:
+        known = registered()
     if known is None:
         from coursekit.authoring.release import assignment_in_gradebook
         known = assignment_in_gradebook(config, name)
     if not known:
-        raise CommandError(f"the gradebook has no assignment '{name}' yet: run `python -m coursekit build {name}` "
-                           f"first (it registers the assignment's test cells and due date with nbgrader).")
+        raise not_built(name)
+
+
+def not_built(name: str) -> CommandError:
+    return CommandError(f"the gradebook has no assignment '{name}' yet: run `python -m coursekit build {name}` "
+                        f"first (it registers the assignment's test cells and due date with nbgrader).")
+
+
+def ready_to_grade(config: CourseConfig, name: str, registered: Callable[[], bool | None] | None = None) -> None:
+    """What grading needs before it starts (`grade` and `serve`): the assignment in the gradebook
+    (:func:`check_built`), bubblewrap (unless the sandbox is off), MNIST for the kernels, the gradebook
+    in WAL mode."""
+    from coursekit.grading.nbgrader_settings import enable_wal
+    from coursekit.grading.sandbox import SandboxError, bwrap_path
+    from coursekit.lab.data import ensure_mnist
+
+    check_built(config, name, registered)
     if config.sandbox.enabled:
         try:
             bwrap_path()
@@ -135,6 +150,9 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
     scheduler = getattr(args, "scheduler", None) or config.dask_scheduler
     from coursekit.grading import classgrade
     threads = classgrade.grading_threads(config)
+    from coursekit.grading.nbgrader_settings import sqlite_knows_assignment
+    if not scheduler and sqlite_knows_assignment(config, name) is False:
+        raise not_built(name)  # a SQLite gradebook says so at once: no zygote or server started for nothing
     with contextlib.ExitStack() as run:
         if not scheduler:
             # First, while this process imports its own modules and runs the checks below: a kernel zygote

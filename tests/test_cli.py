@@ -57,7 +57,7 @@ def test_serve_before_build_says_what_to_do(tmp_path):
 
 
 def test_grade_before_build_says_what_to_do(tmp_path):
-    """A class run asks the gradebook through the grading server (the command imports no nbgrader)."""
+    """The gradebook is asked before anything starts (SQLite: read directly, without nbgrader)."""
     config_path = copy_course(ROOT, tmp_path, with_release=False)
     result = coursekit("--config", str(config_path), "grade")
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -93,3 +93,14 @@ def test_building_the_command_line_imports_neither_nbgrader_nor_torch():
               "assert not {'nbgrader', 'torch'} & set(sys.modules), {'nbgrader', 'torch'} & set(sys.modules)")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_grade_before_build_starts_no_zygote_and_no_server(tmp_path, monkeypatch, capsys):
+    """A SQLite gradebook answers at once: nothing of the run is started only to be stopped."""
+    from coursekit import cli
+    from coursekit.grading import classgrade, worker
+    config_path = copy_course(ROOT, tmp_path, with_release=False)
+    monkeypatch.setattr(classgrade, "kernel_zygote", lambda *a: pytest.fail("a zygote was started"))
+    monkeypatch.setattr(worker, "warm_up", lambda *a: pytest.fail("the grading server was started"))
+    assert cli.main(["--config", str(config_path), "grade"]) == 2
+    assert "run `python -m coursekit build lab2`" in capsys.readouterr().err

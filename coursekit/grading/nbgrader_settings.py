@@ -39,6 +39,26 @@ def sqlite_path(config: CourseConfig) -> Path | None:
     return Path(url[len("sqlite:///"):].split("?")[0])
 
 
+def sqlite_knows_assignment(config: CourseConfig, name: str) -> bool | None:
+    """Whether a SQLite gradebook has the assignment and its notebooks (what `build` registers), read with
+    sqlite3 in milliseconds, without importing nbgrader. None when the gradebook is not SQLite or cannot be
+    read this way (then ask nbgrader: :func:`coursekit.authoring.release.assignment_in_gradebook`)."""
+    path = sqlite_path(config)
+    if path is None:
+        return None
+    if not path.is_file():
+        return False  # `build` creates the gradebook
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True,
+                                                timeout=SQLITE_BUSY_TIMEOUT)) as connection:
+            (count,) = connection.execute(
+                "SELECT COUNT(*) FROM notebook JOIN assignment ON notebook.assignment_id = assignment.id "
+                "WHERE assignment.name = ?", (name,)).fetchone()
+    except sqlite3.Error:
+        return None  # not nbgrader's tables (yet), or unreadable
+    return count > 0
+
+
 def enable_wal(config: CourseConfig) -> None:
     """Put a SQLite gradebook in write-ahead-log mode: readers never block the writer, so
     nbgrader processes grading in parallel only wait for each other's short commits."""
