@@ -18,7 +18,12 @@ what each submission took inside the class run (the seconds its journal line rec
 sandbox, grading), medians over the rounds, and the overhead ratio blank / reference there. The
 load average is printed before and after.
 
-    python benchmarks/grade_class.py [--rounds 3] [--mirror PATH] [--baseline-root DIR --baseline-python PYTHON]
+With ``--copies K`` the class is the same 8 submissions K times over (students ``reference``,
+``reference-2`` ...): a class of 8 is mostly its start-up and its last submission, a larger one
+shows the throughput a real class gets. ``--skip-one-worker`` leaves out the 1-worker runs.
+
+    python benchmarks/grade_class.py [--rounds 3] [--copies 1] [--skip-one-worker] [--mirror PATH]
+                                     [--baseline-root DIR --baseline-python PYTHON]
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,11 +58,16 @@ write_samples(config.directory("release") / "lab2" / notebook, config.directory(
 """
 
 
-def prepare(checkout: Checkout, scratch: Path, env: dict[str, str]) -> Path:
-    """A scratch copy of the checkout's course: release built, the 3 samples and 5 golden variants written."""
+def prepare(checkout: Checkout, scratch: Path, env: dict[str, str], copies: int) -> Path:
+    """A scratch copy of the checkout's course: release built, the 3 samples and 5 golden variants written,
+    each `copies` times (the copies under the student ids ``<id>-2``, ``<id>-3`` ...)."""
     config_path = checkouts.prepare(checkout, scratch, env)
     subprocess.run([checkout.python, "-c", PREPARE, str(config_path), str(CLASS_SIZE - 3)], cwd=scratch, env=env,
                    check=True, capture_output=True)
+    submitted = scratch / "submitted"
+    for student in sorted(path.name for path in submitted.iterdir()):
+        for copy in range(2, copies + 1):
+            shutil.copytree(submitted / student, submitted / f"{student}-{copy}")
     return config_path
 
 
@@ -68,6 +79,12 @@ def submission_seconds(config_path: Path) -> dict[str, float]:
         entry = json.loads(line)
         seconds[entry["student"]] = entry["seconds"]
     return seconds
+
+
+def original(student: str) -> str:
+    """The sample a student id is a copy of (``reference-2`` -> ``reference``): copies are pooled."""
+    stem, _, number = student.rpartition("-")
+    return stem if stem and number.isdigit() else student
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -82,47 +99,55 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     checkouts.add_arguments(parser)
+    parser.add_argument("--copies", type=int, default=1, help="each of the 8 submissions this many times")
+    parser.add_argument("--skip-one-worker", action="store_true", help="time 2 workers only")
     args = parser.parse_args()
+    size = CLASS_SIZE * args.copies
     with tempfile.TemporaryDirectory() as scratch_dir:
         setups: dict[str, tuple[list[str], Path, dict[str, str]]] = {}
         for checkout in checkouts.checkouts(args, this="", baseline="baseline "):
             env = checkouts.environment(args, checkout)
-            config_path = prepare(checkout, Path(scratch_dir) / (checkout.label.strip() or "current"), env)
+            config_path = prepare(checkout, Path(scratch_dir) / (checkout.label.strip() or "current"), env, args.copies)
             python, label = checkout.python, checkout.label
             kit = [python, "-m", "coursekit", "--config", str(config_path), "grade", "--force"]
             if not label:
                 setups["plain nbgrader autograde (sequential, no sandbox)"] = (
                     [python, "-m", "nbgrader", "autograde", "lab2", "--force"], config_path.parent, env)
-            setups[f"{label}coursekit grade, 1 worker (sandbox)"] = ([*kit, "--workers", "1"], config_path.parent, env)
+            if not args.skip_one_worker:
+                setups[f"{label}coursekit grade, 1 worker (sandbox)"] = ([*kit, "--workers", "1"], config_path.parent, env)
             setups[f"{label}coursekit grade, 2 workers (sandbox)"] = ([*kit, "--workers", "2"], config_path.parent, env)
         times: dict[str, list[float]] = {name: [] for name in setups}
         each: dict[str, dict[str, list[float]]] = {name: {} for name in setups if "coursekit" in name}
-        print(f"{CLASS_SIZE} submissions, {args.rounds} round(s), machine: {os.cpu_count()} cores, "
+        print(f"{size} submissions, {args.rounds} round(s), machine: {os.cpu_count()} cores, "
               f"load average {load()}", flush=True)
         for round_number in range(args.rounds):
             for name, (command, cwd, env) in setups.items():
                 times[name].append(run(command, cwd, env))
                 if name in each:
                     for student, seconds in submission_seconds(cwd / "course.toml").items():
-                        each[name].setdefault(student, []).append(seconds)
+                        each[name].setdefault(original(student), []).append(seconds)
                 print(f"  round {round_number + 1}: {name}: {times[name][-1]:.1f} s (load {load()})", flush=True)
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"\n{'setup':<60} {'median':>8} {'subm./min':>10}")
     for name, seconds in medians.items():
-        print(f"{name:<60} {seconds:>7.1f}s {CLASS_SIZE / seconds * 60:>10.2f}")
-    plain = medians["plain nbgrader autograde (sequential, no sandbox)"]
-    one, two = medians["coursekit grade, 1 worker (sandbox)"], medians["coursekit grade, 2 workers (sandbox)"]
+        print(f"{name:<60} {seconds:>7.1f}s {size / seconds * 60:>10.2f}")
+    plain_name, two_name = "plain nbgrader autograde (sequential, no sandbox)", "coursekit grade, 2 workers (sandbox)"
+    plain, two = medians[plain_name], medians[two_name]
     print(f"\ncoursekit grade, 2 workers vs plain sequential nbgrader: {plain / two:.2f}x throughput (target >= 2x)")
-    print(f"coursekit grade, 1 worker vs plain sequential nbgrader: {plain / one:.2f}x throughput")
-    print(f"2 workers vs 1 worker: {one / two:.2f}x throughput")
+    print("  round by round (the two run one after the other): "
+          + ", ".join(f"{p / t:.2f}x" for p, t in zip(times[plain_name], times[two_name])))
+    if not args.skip_one_worker:
+        one = medians["coursekit grade, 1 worker (sandbox)"]
+        print(f"coursekit grade, 1 worker vs plain sequential nbgrader: {plain / one:.2f}x throughput")
+        print(f"2 workers vs 1 worker: {one / two:.2f}x throughput")
     print("\nwhat one submission took inside the class run (journal seconds), medians:")
     for name, students in each.items():
         per = {student: statistics.median(values) for student, values in sorted(students.items())}
         print(f"  {name}: " + ", ".join(f"{student} {seconds:.1f} s" for student, seconds in per.items()))
-        if "blank" in per and "reference" in per:
+        if "blank" in per and "reference" in per:  # the originals, not their copies
             print(f"    overhead ratio blank / reference: {per['blank'] / per['reference']:.2f} (target <= 0.3)")
     if args.baseline_root:
-        for workers in ("1 worker", "2 workers"):
+        for workers in ("2 workers",) if args.skip_one_worker else ("1 worker", "2 workers"):
             before = medians[f"baseline coursekit grade, {workers} (sandbox)"]
             now = medians[f"coursekit grade, {workers} (sandbox)"]
             print(f"coursekit grade, {workers}: {before:.1f} s before, {now:.1f} s now: {before / now:.2f}x")

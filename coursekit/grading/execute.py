@@ -80,8 +80,7 @@ def prestart_kernel() -> bool:
     this first thing in the grading process). Its start-up then overlaps nbgrader's sanitizing
     and the review; nothing of the submission is in it until GuardedExecute runs the cells, and a
     submission found tampering gets it stopped unused. The kernel is started exactly as
-    GuardedExecute would start it (the same kernelspec, startup lines and limits; the sandbox's
-    kernelspec is not an ipykernel one, so nbclient adds no history option). Returns whether a
+    GuardedExecute would start it (the same kernelspec, :func:`kernel_arguments` and limits). Returns whether a
     kernel was started (only in the sandbox: there the working folder is the sandbox's own)."""
     global _prestarted
     settings = sandbox_settings()
@@ -90,7 +89,7 @@ def prestart_kernel() -> bool:
     from jupyter_client.manager import AsyncKernelManager
     km = AsyncKernelManager(kernel_name=settings["kernel_name"], client_factory=ReadyClient)
     use_sandbox(km, settings)
-    run_sync(km.start_kernel)(extra_arguments=[startup_argument()], cwd=settings["private"])
+    run_sync(km.start_kernel)(extra_arguments=kernel_arguments(), cwd=settings["private"])
     _prestarted = km
     clock = phases.current()
     if clock is not None:
@@ -155,8 +154,14 @@ def stop_now(km) -> None:
     run_sync(km.cleanup_resources)()
 
 
-def startup_argument() -> str:
-    return f"--IPKernelApp.exec_lines={json.dumps([GUARD_STARTUP])}"
+#: IPython's history of the grading kernel stays in memory (nbclient asks the same of an ipykernel
+#: kernelspec; the sandbox's is not one). A history file costs ≈ 1.5–2 ms of the kernel's CPU per cell.
+IN_MEMORY_HISTORY = "--HistoryManager.hist_file=:memory:"
+
+
+def kernel_arguments() -> list[str]:
+    """The grading kernel's extra arguments: the guard's startup lines, and IPython's history in memory."""
+    return [f"--IPKernelApp.exec_lines={json.dumps([GUARD_STARTUP])}", IN_MEMORY_HISTORY]
 
 
 def kernel_pid(km) -> int | None:
@@ -174,9 +179,8 @@ class GuardedExecute(Execute):
                            help=Execute.shutdown_kernel.help).tag(config=True)
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
-        startup = startup_argument()
-        if startup not in self.extra_arguments:
-            self.extra_arguments = [*self.extra_arguments, startup]
+        self.extra_arguments = [*self.extra_arguments,
+                                *(arg for arg in kernel_arguments() if arg not in self.extra_arguments)]
         await super().async_start_new_kernel(**kwargs)
         self._clock.kernel_pid = kernel_pid(self.km)
         settings = sandbox_settings()

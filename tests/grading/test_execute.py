@@ -101,10 +101,13 @@ def test_a_kernel_started_before_sanitizing_grades_the_same_and_is_stopped(sandb
     assert execute.prestart_kernel(), "the sandbox's kernel is launched at once"
     km = execute._prestarted
     nb = notebook(RIGHT)
-    nb.cells.insert(1, nbformat.v4.new_code_cell("import os\nprint(os.getcwd())", metadata=meta("where", locked=True)))
+    nb.cells.insert(1, nbformat.v4.new_code_cell("import os\nprint(os.getcwd())\n"
+                                                 "print(get_ipython().history_manager.hist_file)",
+                                                 metadata=meta("where", locked=True)))
     nb = run(nb)
     assert execute._prestarted is None, "taken by the execute step"
-    assert texts(nb.cells[1]) == [f"{sandboxed}\n"], "it works in the submission's folder, inside the sandbox"
+    assert texts(nb.cells[1]) == [f"{sandboxed}\n:memory:\n"], \
+        "it works in the submission's folder, inside the sandbox, with IPython's history in memory"
     assert [o.output_type for o in nb.cells[4].outputs] == ["stream"] and "通过" in nb.cells[4].outputs[0].text
     assert not run_sync(km.is_alive)(), "stopped once the last cell ran"
 
