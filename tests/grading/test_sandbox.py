@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from coursekit.grading import sandbox
+from tests.grading.probes import ATTEMPT
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
@@ -59,14 +60,8 @@ def run_inside(spec: sandbox.Spec, cwd: Path, code: str) -> subprocess.Completed
         sandbox.cleanup(Path(spec.private))  # and the job's cgroups
 
 
-PROBE = r'''
+PROBE = ATTEMPT + r'''
 import json, os, socket
-result = {}
-def attempt(name, action):
-    try:
-        action(); result[name] = "open"
-    except Exception as err:
-        result[name] = type(err).__name__
 attempt("secret", lambda: open(SECRET).read())
 attempt("network", lambda: socket.create_connection(("1.1.1.1", 53), timeout=2))
 attempt("home", lambda: open(os.path.join(os.environ["TMPDIR"], "x"), "w").write("ok"))

@@ -18,6 +18,7 @@ import pytest
 
 from coursekit.grading import sandbox
 from coursekit.grading.zygote import Zygote
+from tests.grading.probes import ATTEMPT
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is not installed (apt-get install bubblewrap)")
@@ -99,17 +100,13 @@ def kernels(tmp_path, monkeypatch):
         kernel.close()
 
 
-LOOK_AROUND = r'''
+LOOK_AROUND = ATTEMPT + r'''
 import json, os, socket, sys
-seen = {"preloaded": "torch" in sys.modules, "pid": os.getpid(), "uid": os.getuid(), "cwd": os.getcwd(),
-        "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), "env_home": os.environ.get("HOME")}
+seen = result
+seen.update({"preloaded": "torch" in sys.modules, "pid": os.getpid(), "uid": os.getuid(), "cwd": os.getcwd(),
+             "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), "env_home": os.environ.get("HOME")})
 status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
 seen.update({key: status[key].strip() for key in ("CapEff", "CapPrm", "CapBnd", "CapAmb", "NoNewPrivs")})
-def attempt(name, action):
-    try:
-        action(); seen[name] = "open"
-    except Exception as err:
-        seen[name] = type(err).__name__
 attempt("secret", lambda: open(SECRET).read())
 attempt("zygote", lambda: socket.socket(socket.AF_UNIX).connect(ZYGOTE))
 attempt("network", lambda: socket.create_connection(("1.1.1.1", 53), timeout=2))
