@@ -45,7 +45,7 @@ from traitlets import Enum, Integer
 
 from coursekit.grading import phases
 from coursekit.grading.cells import error_output, grade_id, is_answer, is_graded_test, is_trusted, note_output
-from coursekit.grading.judge import Judge
+from coursekit.grading.judge import Judge, WorkerJudge
 from coursekit.grading.sandbox import KERNEL_PID_FILE
 
 #: What the grader evaluates in the kernel before each instructor-written cell.
@@ -177,6 +177,11 @@ class GuardedExecute(Execute):
     # up (atexit handlers, torch's teardown) only costs time (≈ 1.2 s measured).
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
                            help=Execute.shutdown_kernel.help).tag(config=True)
+    verdicts = Enum(["kernel", "workers"], default_value="kernel", help=(
+        "Where the graded parts are measured. 'kernel': the graded cells run in the kernel, which sends its "
+        "measurements to the judge. 'workers': the graded cells do not run in the kernel; the judge calls the "
+        "student's functions in grading workers on cases it chooses and runs the experiments itself "
+        "(coursekit.grading.measure).")).tag(config=True)
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         self.extra_arguments = [*self.extra_arguments,
@@ -208,8 +213,13 @@ class GuardedExecute(Execute):
         self._first_cell = True
         self._stopped: str | None = None      # why the kernel can no longer run cells
         self._output_bytes: dict[int, int] = {}
-        self._judge = Judge()                  # imports torch while the kernel starts
-        self._tampered: list[str] | None = self._judge.review(nb.cells) or None
+        measuring = self.verdicts == "workers"
+        self._judge = WorkerJudge() if measuring else Judge()  # imports torch while the kernel starts
+        tampering = self._judge.review(nb.cells)
+        # Measured by the judge, nothing the kernel does reaches a verdict: only the rules of each TODO count.
+        self._tampered: list[str] | None = None if measuring else (tampering or None)
+        if measuring:
+            self._judge.start(nb.cells, sandbox_settings(), Path.cwd())
         self._clock.lap("review of the student's code")
         prestarted = _take_prestarted() if km is None else None
         connected = False
@@ -222,6 +232,8 @@ class GuardedExecute(Execute):
             connected = True
             return super().preprocess(nb, resources, km or prestarted)
         finally:
+            if measuring:
+                self._judge.close()
             if prestarted is not None:
                 # Not nbclient's own kernel manager, so nbclient leaves stopping it to us.
                 if connected and self.kc is not None:
@@ -234,6 +246,10 @@ class GuardedExecute(Execute):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
+        if isinstance(self._judge, WorkerJudge) and is_graded_test(cell) and self._judge.handles(cell):
+            self._judge.grade(cell)  # measured by the judge; the kernel does not run it
+            self._clock.lap(f"verdict {grade_id(cell)}")
+            return cell, resources
         if not is_trusted(cell) and not is_answer(cell):
             cell.outputs = [note_output("评分时不运行你自己添加的单元格（只运行答案单元格和课程的单元格）。")]
             return cell, resources
@@ -244,7 +260,7 @@ class GuardedExecute(Execute):
         if self._first_cell:
             self._first_cell = False
             self._clock.lap("kernel start: sandbox, ipykernel, imports")
-        if is_trusted(cell) and not self._tampered:
+        if is_trusted(cell) and not self._tampered and not isinstance(self._judge, WorkerJudge):
             self._check_kernel(cell)
             self._clock.lap("guard checks")
         if self._tampered:

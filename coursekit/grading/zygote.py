@@ -51,7 +51,7 @@ KERNEL_MODULES = (
     "torch", "torch.optim", "numpy", "matplotlib.pyplot", "matplotlib_inline.backend_inline",
     "coursekit.lab", "coursekit.lab.guard", "coursekit.lab.parts", "coursekit.lab.checks",
     "coursekit.lab.session", "coursekit.lab.experiments", "coursekit.lab.training", "coursekit.lab.data",
-    "coursekit.lab.plotting", "coursekit.lab.showcode",
+    "coursekit.lab.plotting", "coursekit.lab.showcode", "coursekit.lab.serve",
 )
 #: The namespaces a kernel joins, in the order an unprivileged owner of the sandbox joins them
 #: (its user namespace first: that gives it the right to join the others). root joins the user
@@ -156,12 +156,17 @@ def _spawn(connection: socket.socket, request: dict[str, Any], fds: list[int]) -
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         from coursekit.grading import sandbox
-        spec = sandbox.Spec(**json.loads(Path(request["spec"]).read_text()))
-        sandbox.confine(spec)  # the submission's cgroups and rlimits; dies with the zygote
-        _join(int(request["anchor"]))
+        spec = sandbox.Spec(**json.loads(Path(request["spec"]).read_text())) if request.get("spec") else None
+        if spec is not None:
+            sandbox.confine(spec)  # the submission's cgroups and rlimits; dies with the zygote
+            _join(int(request["anchor"]))
+        elif not request.get("worker"):
+            raise ValueError("a kernel needs a sandbox")
         kernel = os.fork()
         if kernel == 0:
             connection.close()
+            if request.get("worker"):
+                _become_worker(spec, request, fds)  # never returns
             _become_kernel(spec, request, fds)  # never returns
         for fd in fds:
             os.close(fd)
@@ -218,6 +223,38 @@ def _become_kernel(spec: Any, request: dict[str, Any], fds: list[int]) -> None:
         import traceback
         traceback.print_exc()
         code = 1
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _become_worker(spec: Any, request: dict[str, Any], fds: list[int]) -> None:
+    """A grading worker (:mod:`coursekit.lab.serve`): its connection to the grader is the first of
+    the three descriptors. In a sandbox it drops every privilege and takes the sandbox's environment,
+    as a kernel does; without one (``[sandbox] enabled = false``) it keeps the zygote's."""
+    code = 1
+    try:
+        libc = _libc()
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.setsid()
+        for source, target in zip(fds, (0, 1, 2)):
+            os.dup2(source, target)
+        os.closerange(3, _max_fd())
+        if spec is not None:
+            _drop_privileges(libc)
+            os.chdir(spec.workdir or request["cwd"])
+            os.environ.clear()
+            os.environ.update(spec.env)
+        _forget_zygote_paths()
+        from coursekit.lab import serve
+        serve.main(0)
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except BaseException:
+        import traceback
+        traceback.print_exc()
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()

@@ -344,6 +344,32 @@ def run_weight_decay(data: RegressionData, settings: dict[str, Any], *, penalty:
 Rates = tuple[float, float]
 
 
+class DropoutCNN(nn.Module):
+    """The notebook's CNN (its ``dropout_model`` cell) with the dropout function as an argument: the
+    grader runs it with the student's ``dropout_layer`` answered by a worker. The same layers, in the
+    same order (so :func:`init_parameters` gives the same weights), the same forward pass."""
+
+    def __init__(self, dropout1: float = 0.0, dropout2: float = 0.0, *,
+                 dropout: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
+        super().__init__()
+        self.dropout1, self.dropout2, self.dropout = dropout1, dropout2, dropout
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=3)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
+        self.fc1 = nn.Linear(64 * 5 * 5, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        X = torch.max_pool2d(torch.relu(self.conv1(X)), 2)
+        X = torch.max_pool2d(torch.relu(self.conv2(X)), 2)
+        X = torch.flatten(X, 1)
+        if self.training:
+            X = self.dropout(X, self.dropout1)
+        X = torch.relu(self.fc1(X))
+        if self.training:
+            X = self.dropout(X, self.dropout2)
+        return self.fc2(X)
+
+
 def run_dropout(make_model: Callable[[float, float], nn.Module], train: Tensors, test: Tensors,
                 settings: dict[str, Any], *, seed: int, device: torch.device,
                 rates: Sequence[Rates] | None = None) -> dict[Rates, History]:

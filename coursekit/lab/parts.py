@@ -53,17 +53,38 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _activation_inputs(cases: str) -> list[torch.Tensor]:
-    """Visible: ±1e3 and ordinary values in float32, a float64 vector, 0-d and empty. Hidden adds random shapes."""
-    edge = [-1e3, -300.0, -60.0, -20.0, -2.0, -0.5, -1e-4, 0.0, 1e-4, 0.5, 2.0, 20.0, 60.0, 300.0, 1e3]
+def hidden_base(secret: bytes | None, grade_id: str) -> int:
+    """The seed of a part's hidden cases: from the grader's secret (``coursekit.grading.secret``), which
+    no student has, else (a notebook run, the instructor's own checks) a fixed one."""
+    import hashlib
+    import hmac
+    if secret is None:
+        return 20261123
+    return int.from_bytes(hmac.new(secret, grade_id.encode(), hashlib.sha256).digest()[:6], "big")
+
+
+def _shape(gen: torch.Generator, dims: int, low: int = 1, high: int = 9) -> tuple[int, ...]:
+    return tuple(int(n) for n in torch.randint(low, high, (dims,), generator=gen))
+
+
+EDGE_VALUES = [-1e3, -300.0, -60.0, -20.0, -2.0, -0.5, -1e-4, 0.0, 1e-4, 0.5, 2.0, 20.0, 60.0, 300.0, 1e3]
+
+
+def _activation_inputs(cases: str, base: int) -> list[torch.Tensor]:
+    """Visible: ±1e3 and ordinary values in float32, a float64 vector, 0-d and empty. Hidden adds
+    inputs of random shapes and scales (drawn from the part's hidden seed)."""
+    edge = EDGE_VALUES
     inputs = [torch.tensor(edge), torch.tensor([-5.0, -1.0, 0.0, 0.25, 1.0, 5.0], dtype=torch.float64),
               torch.tensor(0.7), torch.empty(0)]
     if cases == "hidden":
-        gen = _gen(20261123)
+        gen = _gen(base)
         for dtype in (torch.float32, torch.float64):
+            scale = float(torch.empty(()).uniform_(10, 60, generator=gen))
             inputs += [torch.tensor(-3.0, dtype=dtype), torch.empty(3, 0, dtype=dtype),
-                       torch.randn(7, generator=gen, dtype=dtype), torch.randn(4, 5, generator=gen, dtype=dtype) * 5,
-                       torch.randn(2, 3, 4, generator=gen, dtype=dtype) * 30, torch.tensor(edge, dtype=dtype)]
+                       torch.randn(_shape(gen, 1, 2, 40), generator=gen, dtype=dtype),
+                       torch.randn(_shape(gen, 2), generator=gen, dtype=dtype) * 5,
+                       torch.randn(_shape(gen, 3, 1, 6), generator=gen, dtype=dtype) * scale,
+                       torch.tensor(edge, dtype=dtype)[torch.randperm(len(edge), generator=gen)]]
     return inputs
 
 
@@ -84,12 +105,13 @@ def _network_input(seed: int) -> torch.Tensor:
     return torch.randn(5, 12, generator=_gen(seed + 1))
 
 
-def _l2_inputs(cases: str) -> list[torch.Tensor]:
+def _l2_inputs(cases: str, base: int) -> list[torch.Tensor]:
     inputs = [torch.tensor([1.0, -2.0, 3.0]), torch.tensor([[0.5], [-1.5]], dtype=torch.float64), torch.tensor(2.0)]
     if cases == "hidden":
-        gen = _gen(11)
-        for shape, dtype in [((200, 1), torch.float32), ((1, 200), torch.float64), ((3, 4, 5), torch.float32),
-                             ((7,), torch.float64), ((0,), torch.float32), ((), torch.float64)]:
+        gen = _gen(base)
+        for shape, dtype in [(_shape(gen, 2, 1, 300), torch.float32), (_shape(gen, 2, 1, 300), torch.float64),
+                             (_shape(gen, 3), torch.float32), (_shape(gen, 1, 1, 20), torch.float64),
+                             ((0,), torch.float32), ((), torch.float64)]:
             inputs.append(torch.randn(shape, generator=gen, dtype=dtype) * 3)
     return inputs
 
@@ -111,18 +133,27 @@ def _hidden_layer(shape: tuple[int, int], dead: list[int], dtype: torch.dtype, s
     return H
 
 
-def _dead_unit_cases(cases: str) -> list[torch.Tensor]:
+def _dead_unit_cases(cases: str, base: int) -> list[torch.Tensor]:
     """Visible: ReLU-like with dead and once-alive units, tanh-like (negative values), none dead.
-    Hidden: more shapes (never square, so rows and columns cannot be confused), float64, all dead, one row."""
+    Hidden: random shapes (never square, so rows and columns cannot be confused), random dead and
+    once-alive units, float64, all dead, one row."""
     inputs = [_hidden_layer((6, 5), [1, 3], torch.float32, 1, alive_once=(4,)),
               _hidden_layer((4, 7), [2], torch.float64, 2, tanh=True),
               _hidden_layer((3, 4), [], torch.float32, 3)]
     if cases == "hidden":
-        inputs += [_hidden_layer((64, 100), [0, 7, 8, 50, 99], torch.float32, 4, alive_once=(10, 11, 12)),
-                   _hidden_layer((512, 100), list(range(0, 100, 9)), torch.float64, 5, alive_once=(1,)),
-                   _hidden_layer((10, 3), [0, 1, 2], torch.float32, 6),
-                   _hidden_layer((1, 8), [3], torch.float32, 7),
-                   _hidden_layer((20, 30), [5, 6], torch.float32, 8, tanh=True)]
+        gen = _gen(base)
+        for k, (dtype, tanh) in enumerate([(torch.float32, False), (torch.float64, False), (torch.float32, False),
+                                           (torch.float32, True), (torch.float64, False)]):
+            rows = int(torch.randint(2, 600, (), generator=gen))
+            units = int(torch.randint(3, 150, (), generator=gen))
+            units += int(units == rows)
+            order = torch.randperm(units, generator=gen).tolist()
+            dead = order[: int(torch.randint(0, units // 2 + 1, (), generator=gen))]
+            once = tuple(order[len(dead): len(dead) + int(torch.randint(0, 4, (), generator=gen))])
+            inputs.append(_hidden_layer((rows, units), dead, dtype, base + k, tanh=tanh, alive_once=once))
+        units = int(torch.randint(2, 20, (), generator=gen))
+        inputs += [_hidden_layer((units + 7, units), list(range(units)), torch.float32, base + 10),
+                   _hidden_layer((1, units + 1), [units // 2], torch.float32, base + 11)]
     return inputs
 
 
@@ -138,26 +169,30 @@ def _dropout_statistical_cases(cases: str) -> list[tuple[float, tuple[int, ...],
                                                          (0.5, (8, 32, 32), torch.float64)]
 
 
-def cases(grade_id: str, which: str) -> list[Any]:
-    """The inputs of one part's case set (``visible`` or ``hidden``), made from fixed seeds."""
+def cases(grade_id: str, which: str, secret: bytes | None = None) -> list[Any]:
+    """The inputs of one part's case set (``visible`` or ``hidden``). Visible cases are fixed; hidden
+    ones add more, drawn from the part's hidden seed (:func:`hidden_base`)."""
     kind = PARTS[grade_id].kind
+    base = hidden_base(secret, grade_id)
     if kind in ("value", "derivative"):
-        return _activation_inputs(which)
+        return _activation_inputs(which, base)
     if kind == "forward":
-        return [(name, layers, 100 * i + layers) for i, (name, layers) in enumerate(_network_cases(which))]
+        return [(name, layers, (100 * i + layers) if which == "visible" or secret is None else base + i)
+                for i, (name, layers) in enumerate(_network_cases(which))]
     if kind == "l2":
-        return _l2_inputs(which)
+        return _l2_inputs(which, base)
     if kind == "dead_units":
-        return _dead_unit_cases(which)
+        return _dead_unit_cases(which, base)
     if kind in ("keep_rate", "scaling"):
-        return [(p, _dropout_input(shape, dtype, 1000 * i + 7)) for i, (p, shape, dtype)
-                in enumerate(_dropout_statistical_cases(which))]
+        return [(p, _dropout_input(shape, dtype, 1000 * i + (7 if which == "visible" else base)))
+                for i, (p, shape, dtype) in enumerate(_dropout_statistical_cases(which))]
     if kind == "contract":
         shapes = [((4, 6), torch.float64)] if which == "visible" else [((4, 6), torch.float64), ((3, 5, 7), torch.float32),
                                                                       ((9,), torch.float64)]
-        return [(0.5, _dropout_input(shape, dtype, 50 + i)) for i, (shape, dtype) in enumerate(shapes)]
+        return [(0.5, _dropout_input(shape, dtype, 50 + i + (0 if which == "visible" else base)))
+                for i, (shape, dtype) in enumerate(shapes)]
     if kind == "fresh_masks":
-        return [_dropout_input((128, 256), torch.float32, 77)]
+        return [_dropout_input((128, 256), torch.float32, 77 if which == "visible" else base)]
     if kind == "edges":
         return [_dropout_input((3, 5), torch.float64, 5), torch.tensor(2.0)]
     return []
@@ -365,12 +400,12 @@ def _reference_derivative(fn: Callable, x: torch.Tensor) -> torch.Tensor:
     return x_req.grad.detach()
 
 
-def _judge_activation(part: Part, data: dict[str, Any], which: str) -> None:
+def _judge_activation(part: Part, data: dict[str, Any], which: str, secret: bytes | None = None) -> None:
     name, derivative = part.definition, part.kind == "derivative"
     reference = ACTIVATION_REFERENCE[name]
     what = f"{name}().derivative(x)" if derivative else f"{name}()(x)"
     _no_builtin(name, data["builtin_calls"], "本练习要求只用基本张量运算（如 torch.exp、torch.where、torch.clamp、比较运算）自己实现，")
-    for x, got, after in zip(cases(part.grade_id, which), data["outputs"], data["inputs_after"], strict=True):
+    for x, got, after in zip(cases(part.grade_id, which, secret), data["outputs"], data["inputs_after"], strict=True):
         expected = _reference_derivative(reference, x) if derivative else reference(x)
         _compare(what, got, expected, x, HINTS[(name, part.kind)])
         assert_unchanged(f"{name}.{'derivative' if derivative else '__call__'}", x, after)
@@ -386,14 +421,14 @@ def _reference_forward(layers: int, seed: int, name: str) -> torch.Tensor:
     return h @ weight.T + bias
 
 
-def _judge_forward(part: Part, data: dict[str, Any], which: str) -> None:
-    for (name, layers, seed), got in zip(cases(part.grade_id, which), data["outputs"], strict=True):
+def _judge_forward(part: Part, data: dict[str, Any], which: str, secret: bytes | None = None) -> None:
+    for (name, layers, seed), got in zip(cases(part.grade_id, which, secret), data["outputs"], strict=True):
         _compare(f"Network(12, 3, '{name}', num_layers={layers}).forward(X)", got,
                  _reference_forward(layers, seed, name), _network_input(seed),
                  "顺序应为：输入层 → 激活 → 每个隐藏层后接激活 → 输出层（输出层后不接激活）。")
 
 
-def _judge_backward(part: Part, data: dict[str, Any], which: str) -> None:
+def _judge_backward(part: Part, data: dict[str, Any], which: str, secret: bytes | None = None) -> None:
     grad = data["input_grad"]
     bad = _describe_bad("Network(12, 3, 'tanh', num_layers=2) 的前向和反向传播", grad, "形状 (5, 12) 的 X")
     if bad:
@@ -406,8 +441,8 @@ def _judge_backward(part: Part, data: dict[str, Any], which: str) -> None:
               f"不要删掉构造函数里的检查。")
 
 
-def _judge_l2(part: Part, data: dict[str, Any], which: str) -> None:
-    for w, value, grad, after in zip(cases(part.grade_id, which), data["values"], data["grads"], data["inputs_after"],
+def _judge_l2(part: Part, data: dict[str, Any], which: str, secret: bytes | None = None) -> None:
+    for w, value, grad, after in zip(cases(part.grade_id, which, secret), data["values"], data["grads"], data["inputs_after"],
                                      strict=True):
         _compare("l2_penalty(w)", value, (w ** 2).sum() / 2, w,
                  "L2 惩罚是所有元素平方和的一半，返回一个 0 维张量：torch.sum(w ** 2) / 2。")
@@ -415,8 +450,8 @@ def _judge_l2(part: Part, data: dict[str, Any], which: str) -> None:
         _compare("l2_penalty 对 w 的梯度", grad, w, w, "½·Σw² 对 w 的梯度就是 w 本身；如果得到 2w，说明少了 1/2。")
 
 
-def _judge_dead_units(part: Part, data: dict[str, Any], which: str) -> None:
-    for H, got, after in zip(cases(part.grade_id, which), data["outputs"], data["inputs_after"], strict=True):
+def _judge_dead_units(part: Part, data: dict[str, Any], which: str, secret: bytes | None = None) -> None:
+    for H, got, after in zip(cases(part.grade_id, which, secret), data["outputs"], data["inputs_after"], strict=True):
         what = f"dead_unit_fraction(H)（H 形状 {tuple(H.shape)}：{H.shape[0]} 张探针图像 × {H.shape[1]} 个单元）"
         bad = _describe_bad(what, got, short(H))
         if bad:
@@ -453,10 +488,10 @@ def _dropout_output(what: str, got: Any, X: torch.Tensor) -> torch.Tensor:
     return got
 
 
-def _judge_dropout(part: Part, data: dict[str, Any], which: str) -> None:
+def _judge_dropout(part: Part, data: dict[str, Any], which: str, secret: bytes | None = None) -> None:
     _no_builtin("dropout_layer", data["builtin_calls"], "本练习要求用 torch.rand 等随机数自己生成掩码，")
     if part.kind in ("keep_rate", "scaling", "contract"):
-        for (p, X), got, after in zip(cases(part.grade_id, which), data["outputs"], data["inputs_after"], strict=True):
+        for (p, X), got, after in zip(cases(part.grade_id, which, secret), data["outputs"], data["inputs_after"], strict=True):
             what = f"dropout_layer(X, {p})（X 形状 {tuple(X.shape)}、{str(X.dtype).removeprefix('torch.')}）"
             if part.kind == "contract":
                 _dropout_output(what, got, X)
@@ -474,14 +509,16 @@ def _judge_dropout(part: Part, data: dict[str, Any], which: str) -> None:
                 _compare(f"{what} 中保留下来的元素", out[kept], X[kept] / (1 - p), X[kept],
                          "保留的元素应等于 X / (1 - dropout)：忘记除以 (1 - dropout) 时期望值会变小。")
     elif part.kind == "fresh_masks":
-        X = cases(part.grade_id, which)[0]
+        X = cases(part.grade_id, which, secret)[0]
         first, second = (_dropout_output("dropout_layer(X, 0.5)", got, X) != 0 for got in data["outputs"])
         if torch.equal(first, second):
             _fail("两次调用 dropout_layer 得到了完全相同的掩码：每次调用都应重新生成随机掩码（不要固定随机种子或复用掩码）。")
         if (first == first[0]).all():
             _fail("dropout_layer 的掩码在每一行都相同：掩码要与 X 形状相同，每个元素独立抽样，而不是只对一行抽样再广播。")
+        if "same_seed" in data:  # measured by the grader, which seeds torch's generator before a call
+            _judge_randomness(data, X)
     else:
-        X, scalar = cases(part.grade_id, which)
+        X, scalar = cases(part.grade_id, which, secret)
         p0 = _dropout_output("dropout_layer(X, 0.0)", data["p0"], X)
         if not torch.equal(p0, X):
             _fail(f"dropout_layer(X, 0.0) 应原样返回 X，得到 {short(p0)}。")
@@ -496,12 +533,38 @@ def _judge_dropout(part: Part, data: dict[str, Any], which: str) -> None:
                 _fail(f"dropout_layer(X, {bad}) 应抛出 ValueError（dropout 必须在 [0, 1] 内），实际：{raised}。")
 
 
+#: Hoeffding: among n pairs of independent keep/drop draws at p = 0.5, the share that agree is
+#: within RANDOMNESS_TOLERANCE of 1/2 except with probability <= 2 exp(-2 n t^2): n = 128 * 255 pairs
+#: of neighbours in a row, t = 0.02: <= 9.5e-12; n = 32768 pairs of one position in two calls: <= 8.5e-12.
+RANDOMNESS_TOLERANCE = 0.02
+
+
+def _judge_randomness(data: dict[str, Any], X: torch.Tensor) -> None:
+    """The mask comes from torch's generator, and its entries are independent across positions and calls."""
+    same = [_dropout_output("dropout_layer(X, 0.5)", got, X) for got in data["same_seed"]]
+    if not torch.equal(same[0], same[1]):
+        _fail("torch.manual_seed 相同时，dropout_layer 应得到相同的掩码：掩码要用 PyTorch 的随机数发生器生成"
+              "（如 torch.rand(X.shape, device=X.device)），不要用自己的随机数序列或 Python 的 random 模块。")
+    other = _dropout_output("dropout_layer(X, 0.5)", data["other_seed"], X)
+    if torch.equal(same[0] != 0, other != 0):
+        _fail("换一个 torch.manual_seed，dropout_layer 仍得到同样的掩码：掩码没有用 PyTorch 的随机数发生器，"
+              "而是每次按固定的规律生成。要用 torch.rand 之类的随机数。")
+    first, second = (_dropout_output("dropout_layer(X, 0.5)", got, X) != 0 for got in data["outputs"])
+    neighbours = (first[:, 1:] == first[:, :-1]).double().mean().item()
+    across = (first == second).double().mean().item()
+    for share, what in ((neighbours, "同一行相邻两个元素"), (across, "两次调用中同一位置")):
+        if abs(share - 0.5) >= RANDOMNESS_TOLERANCE:
+            _fail(f"dropout_layer(X, 0.5) 的掩码不是独立抽样的：{what}的保留/丢弃结果相同的比例是 {share:.3f}，"
+                  f"独立抽样时应接近 0.5（容差 {RANDOMNESS_TOLERANCE}）。每个元素要各自独立地随机保留，"
+                  f"例如 torch.rand(X.shape, device=X.device) > dropout。")
+
+
 def _finite(name: str, values: list[float]) -> None:
     if not all(isinstance(v, float) and math.isfinite(v) for v in values):
         _fail(f"{name}中出现了 nan 或 inf：{values}。检查你的函数在大输入下是否数值稳定。")
 
 
-def _judge_experiment(part: Part, data: dict[str, Any], which: str) -> None:
+def _judge_experiment(part: Part, data: dict[str, Any], which: str, secret: bytes | None = None) -> None:
     if part.kind == "vanishing":
         grads = data["first_layer"]
         _finite("梯度统计", list(grads.values()))
@@ -544,11 +607,12 @@ JUDGES = {"value": _judge_activation, "derivative": _judge_activation, "forward"
           "dropout_experiment": _judge_experiment}
 
 
-def judge(measurement: dict[str, Any]) -> str | None:
-    """None when the measured part passes, else the message for the student."""
+def judge(measurement: dict[str, Any], secret: bytes | None = None) -> str | None:
+    """None when the measured part passes, else the message for the student. ``secret``: the one the
+    hidden cases were drawn with (:func:`cases`)."""
     part = PARTS[measurement["grade_id"]]
     try:
-        JUDGES[part.kind](part, measurement["data"], measurement["cases"])
+        JUDGES[part.kind](part, measurement["data"], measurement["cases"], secret)
     except CheckFailed as failed:
         return str(failed)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as err:

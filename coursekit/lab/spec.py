@@ -71,3 +71,52 @@ PARTS: dict[str, Part] = {p.grade_id: p for p in (
 
 #: The names the student's answers define (the graded definitions).
 DEFINITIONS = frozenset(part.definition for part in PARTS.values())
+
+
+#: Stand-ins for the activation classes while the network parts are graded: Network.forward is graded
+#: on its own, with PyTorch's activations, whatever state the activations TODO is in.
+REFERENCE_ACTIVATIONS = '''import torch
+
+
+class MyReLU:
+    def __call__(self, x):
+        return torch.relu(x)
+
+
+class MySigmoid:
+    def __call__(self, x):
+        return torch.sigmoid(x)
+
+
+class MyTanh:
+    def __call__(self, x):
+        return torch.tanh(x)
+'''
+
+
+@dataclass(frozen=True)
+class WorkerGroup:
+    """The cells one grading worker runs (after the course's setup cell): answer cells by grade id,
+    and course code in between (``reference``, run right before the answer cells)."""
+
+    answers: tuple[str, ...]
+    reference: str = ""
+
+
+#: Which worker answers each part's calls (coursekit.lab.serve): a part's verdict can depend only on
+#: the cells of its worker.
+WORKERS: dict[str, WorkerGroup] = {
+    "activations": WorkerGroup(("activations",)),
+    "network": WorkerGroup(("network",), reference=REFERENCE_ACTIVATIONS),
+    "experiments_mlp": WorkerGroup(("activations", "network")),
+    "dead_units": WorkerGroup(("dead_units",)),
+    "l2_penalty": WorkerGroup(("l2_penalty",)),
+    "dropout_layer": WorkerGroup(("dropout_layer",)),
+}
+
+
+def worker_of(part: Part) -> str:
+    """The worker group whose calls grade ``part``."""
+    if part.kind in ("vanishing", "death"):
+        return "experiments_mlp"
+    return part.todo

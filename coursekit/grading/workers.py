@@ -1,0 +1,181 @@
+"""The grading workers of one submission, seen from the grader's process.
+
+A worker (:mod:`coursekit.lab.serve`) is a fork of a zygote (:mod:`coursekit.grading.zygote`) that has
+run no student code: it runs the course's setup cell and one group's answer cells, then answers the
+grader's calls over a socket pair. In the sandbox (``coursekit grade``) every worker gets a bubblewrap
+sandbox of its own (no network, its own PID namespace and tmpfs, its own cgroup), so a cell that kills
+every process it can see, or plants files, reaches only its own worker. Without the sandbox the
+grading process starts a zygote of its own for its workers.
+
+What comes back is only data (:mod:`coursekit.lab.wire`): the grader never runs anything a worker sends.
+"""
+
+from __future__ import annotations
+
+import array
+import atexit
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from coursekit.lab.wire import Channel, WireError
+
+#: Seconds one call may take (a network's forward pass on a batch, a cell's whole run: ``run``).
+CALL_TIMEOUT = 60.0
+
+
+class WorkerGone(RuntimeError):
+    """The worker stopped answering (it died, hung, or sent something that is not a message)."""
+
+
+class Worker:
+    """One worker: :meth:`ask` sends a request and returns its answer (a dict of plain data)."""
+
+    def __init__(self, name: str, channel: Channel, stop) -> None:
+        self.name, self.channel, self._stop = name, channel, stop
+        self.gone: str | None = None
+        self.cells: list[dict[str, Any]] = []
+
+    def ask(self, op: str, timeout: float = CALL_TIMEOUT, **args: Any) -> dict[str, Any]:
+        if self.gone:
+            raise WorkerGone(self.gone)
+        try:
+            self.channel.send({"op": op, "args": args})
+            answer = self.channel.receive(timeout)
+        except WireError as err:
+            self.gone = f"评分进程停止了响应（{err}）"
+            self.close()
+            raise WorkerGone(self.gone) from None
+        if not isinstance(answer, dict):
+            self.gone = "评分进程的回答无法识别"
+            self.close()
+            raise WorkerGone(self.gone)
+        if "failed" in answer:
+            raise WorkerGone(f"评分进程无法完成请求（{answer['failed']}）")
+        return answer
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.channel.close()
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            stop()
+
+
+class _LocalZygote:
+    """This process's own zygote, for workers without the sandbox (started once, on first use)."""
+
+    _lock = threading.Lock()
+    _instance = None
+
+    @classmethod
+    def socket(cls) -> str:
+        with cls._lock:
+            if cls._instance is None:
+                from coursekit.grading.zygote import Zygote
+                # One thread, as the grading kernels compute (a zygote with threads may not fork).
+                threads = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+                env = {**os.environ, **threads, "COURSE_THREADS": "1", "MPLBACKEND": "Agg"}
+                cls._instance = Zygote(env)
+                atexit.register(cls._instance.close)
+            path = cls._instance.socket
+        deadline = time.monotonic() + CALL_TIMEOUT
+        while not os.path.exists(path):  # the zygote listens first thing, before its imports
+            if time.monotonic() > deadline or cls._instance._process.poll() is not None:
+                raise RuntimeError("the grading process's zygote did not start")
+            time.sleep(0.01)
+        return path
+
+
+class Workers:
+    """Starts the workers of one submission; ``settings`` is the kernel's sandbox spec (or None)."""
+
+    def __init__(self, settings: dict[str, Any] | None) -> None:
+        self.settings = settings
+        self._started: list[Worker] = []
+
+    def start(self, name: str, cells: list[tuple[str, str]]) -> Worker:
+        """A worker that has run ``cells`` (name, source), in order. Raises WorkerGone when none starts."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            stop = self._spawn(name, theirs)
+        except (OSError, ValueError, KeyError, RuntimeError) as err:
+            ours.close()
+            raise WorkerGone(f"评分进程无法启动（{type(err).__name__}: {err}）") from None
+        finally:
+            theirs.close()
+        worker = Worker(name, Channel(ours), stop)
+        self._started.append(worker)
+        worker.cells = worker.ask("run", cells=[list(c) for c in cells])["cells"]
+        return worker
+
+    def close(self) -> None:
+        for worker in self._started:
+            worker.close()
+        self._started.clear()
+
+    # --- processes ---------------------------------------------------------------------------
+    def _spawn(self, name: str, end: socket.socket):
+        settings = self.settings
+        if settings and settings.get("zygote"):
+            return self._spawn_sandboxed(name, end, settings)
+        if settings:
+            raise RuntimeError("the sandbox has no zygote to fork workers from")
+        request = {"worker": True, "cwd": os.getcwd()}
+        _ask_zygote(_LocalZygote.socket(), request, end)
+        return None
+
+    def _spawn_sandboxed(self, name: str, end: socket.socket, settings: dict[str, Any]):
+        from coursekit.grading import sandbox, zygote
+        private = Path(tempfile.mkdtemp(prefix=f"coursekit-{settings['job']}-{name}-"))
+        spec = sandbox.Spec(**{**settings, "job": f"{settings['job']}-{name}", "private": str(private),
+                               "ipc_prefix": str(private / "unused")})
+        spec_path = private / "spec.json"
+        spec_path.write_text(json.dumps(asdict(spec)))
+        workdir = spec.workdir or str(private)
+        read, write = os.pipe()
+        anchor = subprocess.Popen([*zygote._with_info_fd(sandbox.sandbox_prefix(spec, workdir), write),
+                                   "sleep", "infinity"], pass_fds=[write], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(write)
+
+        def stop() -> None:
+            anchor.kill()
+            anchor.wait()
+            sandbox.cleanup(private)
+
+        try:
+            info = zygote._read_info(read)
+            request = {"worker": True, "spec": str(spec_path), "anchor": info["child-pid"], "cwd": workdir}
+            _ask_zygote(spec.zygote, request, end)
+        except BaseException:
+            stop()
+            raise
+        finally:
+            os.close(read)
+        return stop
+
+
+def _ask_zygote(path: str, request: dict[str, Any], end: socket.socket) -> None:
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(60)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        client.connect(path)
+        client.sendmsg([json.dumps(request).encode() + b"\n"],
+                       [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [end.fileno(), devnull, devnull]))])
+        answer = json.loads(client.makefile("rb").readline() or b"{}")
+        if "started" not in answer:
+            raise RuntimeError(answer.get("failed", "the zygote did not answer"))
+    finally:
+        os.close(devnull)
+        client.close()
+

@@ -1,0 +1,249 @@
+"""A grading worker: a fresh process that runs some of a submission's cells and answers calls.
+
+While nbgrader grades, the grader (``coursekit.grading.workers``) starts one worker per group of
+answer cells (:data:`coursekit.lab.spec.WORKERS`), each a clean fork that has run no student code
+before. The worker runs the course's setup cell and that group's cells, then serves requests over
+its one connection (:mod:`coursekit.lab.wire`: plain data and tensors): call this graded function on
+these inputs, run this network on these weights, backpropagate this gradient. It decides nothing:
+whatever it sends back is taken as what the student's function returned, and judged by the
+grader in its own process against references it computes there. Code in one group's cells runs only
+in that group's worker, so it can change only the answers of that group's functions.
+
+While a call runs, PyTorch's ready-made activations or dropouts can be recorded (``record``) with
+a ``TorchFunctionMode``, which sees them however they were reached (an alias, a dict, ``torch.ops``).
+"""
+
+from __future__ import annotations
+
+import numbers
+import socket
+import sys
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from coursekit.lab.wire import Channel, WireError
+
+#: ``__name__`` of the PyTorch functions each rule forbids, as TorchFunctionMode sees them
+#: (``nn.ReLU`` and ``F.relu`` arrive as ``relu``, ``nn.Dropout`` as ``dropout``).
+FORBIDDEN_CALLS = {
+    "activations": frozenset({"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "special_expit", "expit",
+                              "_threshold", "threshold", "hardtanh", "relu6"}),
+    "dropout": frozenset({"dropout", "dropout_", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+                          "alpha_dropout_", "feature_dropout", "feature_dropout_", "feature_alpha_dropout",
+                          "feature_alpha_dropout_", "native_dropout"}),
+}
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self, names: frozenset[str], calls: list[str]) -> None:
+        super().__init__()
+        self.names, self.calls = names, calls
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in self.names:
+            self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def describe(value: Any) -> Any:
+    """What a student's function returned, as the wire carries it: a tensor, else a description."""
+    if type(value) is torch.Tensor or type(value) is torch.nn.Parameter:
+        return value.detach().to("cpu").clone()
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            return {"number": float(value)}
+        except Exception:  # a student's number-like object can raise anything
+            pass
+    try:
+        text = repr(value)[:200]
+    except Exception:  # noqa: BLE001 -- a student's __repr__
+        text = "?"
+    return {"type": type(value).__name__, "text": text}
+
+
+def _error(err: BaseException) -> dict[str, str]:
+    if isinstance(err, NotImplementedError):
+        return {"error": "NotImplementedError"}
+    return {"error": f"{type(err).__name__}: {err}"[:400], "ename": type(err).__name__,
+            "name": getattr(err, "name", None) or ""}
+
+
+class Worker:
+    """The worker's state: the cells' namespace and what backward calls still need."""
+
+    def __init__(self) -> None:
+        self.shell = None
+        self.handles: dict[int, tuple[list[torch.Tensor], torch.Tensor]] = {}
+        self.networks: dict[tuple, Any] = {}
+        self.counter = 0
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        return self.shell.user_ns
+
+    # --- cells ------------------------------------------------------------------------------
+    def run(self, cells: list[list[str]]) -> dict[str, Any]:
+        """Run the cells (name, source) one after the other as a notebook would (magics, display)."""
+        if self.shell is None:
+            from IPython.core.interactiveshell import InteractiveShell
+            from traitlets.config import Config
+            config = Config()
+            config.HistoryManager.hist_file = ":memory:"
+            self.shell = InteractiveShell.instance(config=config)
+        results = []
+        for name, source in cells:
+            outcome = self.shell.run_cell(source, store_history=False, silent=True)
+            err = outcome.error_before_exec or outcome.error_in_exec
+            results.append({"name": name, **(_error(err) if err is not None else {})})
+        return {"cells": results}
+
+    # --- calls ------------------------------------------------------------------------------
+    def resolve(self, target: list[str]) -> Any:
+        name, *attribute = target
+        if name not in self.namespace:
+            raise NameError(f"name {name!r} is not defined", name=name)
+        obj = self.namespace[name]
+        if attribute:
+            obj = getattr(obj(), attribute[0])
+        return obj
+
+    def call(self, target: list[str], args: list[Any], seed: int | None = None, record: str | None = None,
+             keep: bool = False) -> dict[str, Any]:
+        """``target(*args)`` on copies of the inputs; the copies afterwards show any in-place change.
+
+        ``keep``: the inputs that are floating-point tensors require grad and the call's graph is
+        kept for :meth:`backward` (the answer carries its handle)."""
+        inputs = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+        if keep:
+            inputs = [a.requires_grad_(True) if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+                      for a in inputs]
+        calls: list[str] = []
+        recorder = _Recorder(FORBIDDEN_CALLS[record], calls) if record else nullcontext()
+        answer: dict[str, Any] = {}
+        try:
+            function = self.resolve(target)
+            with recorder:
+                if seed is not None:
+                    torch.manual_seed(seed)
+                out = function(*inputs)
+        except Exception as err:  # noqa: BLE001 -- the student's code can raise anything
+            answer["value"] = _error(err)
+        else:
+            answer["value"] = describe(out)
+            if keep and isinstance(out, torch.Tensor) and out.requires_grad:
+                answer["handle"] = self._keep([a for a in inputs if isinstance(a, torch.Tensor) and a.requires_grad],
+                                              out)
+        answer["after"] = [a.detach().clone() if isinstance(a, torch.Tensor) else None for a in inputs]
+        answer["calls"] = sorted(set(calls))
+        return answer
+
+    def construct(self, target: list[str], args: list[Any]) -> dict[str, Any]:
+        """Build ``target(*args)``; say only whether and what it raised."""
+        try:
+            self.resolve(target)(*args)
+        except Exception as err:  # noqa: BLE001
+            return {"raised": type(err).__name__}
+        return {"raised": None}
+
+    def network(self, sizes: list[int], activation: str, params: list[torch.Tensor], X: torch.Tensor,
+                keep: bool = False) -> dict[str, Any]:
+        """The student's ``Network(in, out, activation, layers, hiddens)`` with these weights, on X."""
+        from coursekit.lab.experiments import forward_linears
+        try:
+            net = self._network(sizes, activation)
+            linears = [layer for _, layer in forward_linears(net)]
+            tensors = [t for layer in linears for t in (layer.weight, layer.bias)]
+            if len(tensors) != len(params) or any(t.shape != p.shape for t, p in zip(tensors, params)):
+                raise ValueError("the network's Linear layers do not have the lab's shapes")
+            with torch.no_grad():
+                for tensor, value in zip(tensors, params):
+                    tensor.copy_(value)
+            for tensor in net.parameters():
+                tensor.grad = None
+            with torch.enable_grad() if keep else torch.no_grad():
+                out = net(X)
+        except Exception as err:  # noqa: BLE001
+            return {"value": _error(err)}
+        answer: dict[str, Any] = {"value": describe(out)}
+        if keep and isinstance(out, torch.Tensor) and out.requires_grad:
+            answer["handle"] = self._keep(tensors, out)
+        return answer
+
+    def activation(self, sizes: list[int], activation: str, z: torch.Tensor) -> dict[str, Any]:
+        """The student's network's own activation (``net.activation``) on z."""
+        try:
+            with torch.no_grad():
+                return {"value": describe(self._network(sizes, activation).activation(z))}
+        except Exception as err:  # noqa: BLE001
+            return {"value": _error(err)}
+
+    def _network(self, sizes: list[int], activation: str):
+        key = (*sizes, activation)
+        if key not in self.networks:
+            in_dim, out_dim, layers, hiddens = sizes
+            self.networks[key] = self.resolve(["Network"])(in_dim, out_dim, activation, num_layers=layers,
+                                                           num_hiddens=hiddens)
+        return self.networks[key]
+
+    def _keep(self, inputs: list[torch.Tensor], out: torch.Tensor) -> int:
+        self.counter += 1
+        self.handles[self.counter] = (inputs, out)
+        return self.counter
+
+    def backward(self, handle: int, grad: torch.Tensor) -> dict[str, Any]:
+        """Gradients of the kept call's inputs (or network weights) for the output gradient ``grad``."""
+        if handle not in self.handles:
+            return {"value": {"error": "KeyError: unknown handle"}}
+        inputs, out = self.handles.pop(handle)
+        try:
+            grads = torch.autograd.grad(out, inputs, grad_outputs=grad.to(out.dtype), allow_unused=True)
+        except Exception as err:  # noqa: BLE001
+            return {"value": _error(err)}
+        return {"grads": [torch.zeros_like(i) if g is None else g.detach() for i, g in zip(inputs, grads)]}
+
+    def forget(self, handles: list[int]) -> dict[str, Any]:
+        for handle in handles:
+            self.handles.pop(handle, None)
+        return {}
+
+
+OPS = ("run", "call", "construct", "network", "activation", "backward", "forget")
+
+
+def serve(channel: Channel) -> None:
+    """Answer requests until the grader hangs up."""
+    worker = Worker()
+    while True:
+        try:
+            request = channel.receive()
+        except WireError:
+            return
+        op = request.get("op") if isinstance(request, dict) else None
+        try:
+            if op not in OPS:
+                raise ValueError(f"unknown request {op!r}")
+            answer = getattr(worker, op)(**request.get("args", {}))
+        except Exception as err:  # noqa: BLE001 -- any failure is the answer, the loop goes on
+            answer = {"failed": f"{type(err).__name__}: {err}"[:400]}
+        try:
+            channel.send(answer)
+        except WireError as err:
+            if "cannot be sent" not in str(err):
+                return
+            channel.send({"failed": str(err)})
+
+
+def main(fd: int = 0) -> None:
+    """Serve on the connected socket at file descriptor ``fd`` (the grader's end is the other)."""
+    import os
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    serve(Channel(socket.socket(fileno=fd)))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 0)

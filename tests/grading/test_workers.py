@@ -1,0 +1,54 @@
+"""coursekit.grading.workers and coursekit.lab.serve: workers answer calls, each with only its own cells."""
+
+import pytest
+import torch
+
+from coursekit.grading.workers import Workers, WorkerGone
+
+SETUP = "import torch\nfrom torch import nn\n"
+
+
+@pytest.fixture(scope="module")
+def workers():
+    pool = Workers(None)  # no sandbox: this process's own zygote
+    yield pool
+    pool.close()
+
+
+def test_a_worker_answers_calls_of_its_cells(workers):
+    worker = workers.start("one", [("setup", SETUP), ("a", "def double(x):\n    return 2 * x\n")])
+    answer = worker.ask("call", target=["double"], args=[torch.tensor([1.0, -2.0])])
+    assert torch.equal(answer["value"], torch.tensor([2.0, -4.0]))
+    assert worker.ask("call", target=["missing"], args=[torch.ones(1)])["value"]["ename"] == "NameError"
+
+
+def test_code_in_one_worker_does_not_reach_another(workers):
+    planted = workers.start("planted", [("setup", SETUP), ("a", "torch.ones = lambda *a, **k: torch.zeros(1)\n")])
+    clean = workers.start("clean", [("setup", SETUP), ("b", "def make(x):\n    return torch.ones(2)\n")])
+    assert torch.equal(clean.ask("call", target=["make"], args=[torch.zeros(1)])["value"], torch.ones(2))
+    assert planted.cells[1] == {"name": "a"}
+
+
+def test_forbidden_calls_are_seen_however_they_are_reached(workers):
+    cell = "_f = {'r': getattr(torch, 're' + 'lu')}\nclass MyReLU:\n    def __call__(self, x):\n        return _f['r'](x)\n"
+    worker = workers.start("alias", [("setup", SETUP), ("activations", cell)])
+    answer = worker.ask("call", target=["MyReLU", "__call__"], args=[torch.randn(3)], record="activations")
+    assert answer["calls"] == ["relu"]
+
+
+def test_magics_and_display_run_as_in_a_notebook(workers):
+    worker = workers.start("habits", [("setup", SETUP), ("a", "%timeit -n1 -r1 1 + 1\ndisplay(torch.ones(2))\nx = 1\n")])
+    assert worker.cells[1] == {"name": "a"}
+
+
+def test_a_worker_that_kills_itself_is_reported(workers):
+    with pytest.raises(WorkerGone, match="停止了响应"):
+        workers.start("dies", [("a", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")])
+
+
+def test_backward_gives_the_inputs_gradients(workers):
+    worker = workers.start("grad", [("setup", SETUP), ("a", "def square(w):\n    return (w ** 2).sum() / 2\n")])
+    w = torch.tensor([1.0, -3.0])
+    answer = worker.ask("call", target=["square"], args=[w], keep=True)
+    back = worker.ask("backward", handle=answer["handle"], grad=torch.tensor(1.0))
+    assert torch.equal(back["grads"][0], w)
