@@ -22,7 +22,8 @@ TESTS = tuple(PARTS)
 DROPOUT = frozenset(gid for gid, part in PARTS.items() if part.todo == "dropout_layer")
 ACTIVATIONS = frozenset(gid for gid, part in PARTS.items() if part.todo == "activations")
 ALL = frozenset(TESTS)
-TAMPERED = "TamperingDetected"
+#: The activations TODO's parts and the experiments that run the activations.
+ACTIVATIONS_AND_EXPERIMENTS = ACTIVATIONS | {"test_gradient_vanishing", "test_relu_death"}
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,7 @@ CASES = (
                      ("test_relu", FAKE_RESULTS)), base="blank", lost=ALL, reason="评分时不运行你自己添加的单元格"),
     Case("planted_in_answer", "an answer cell redefines check() and replaces an experiment with a fake",
          append("network", FAKE_RESULTS + "\nexperiments.run_gradient_vanishing = lambda *a, **k: _Fake()"),
-         base="blank", lost=ALL, reason="重新定义了 check"),
+         base="blank", lost=ALL, reason="不属于你自己的对象"),
     Case("guard_switched_off", "switches the in-kernel guard off and replaces the checks' judge",
          append("activations", "import coursekit.lab.guard as g\ng._state = None\nimport coursekit.lab.parts as p\n"
                                "p.judge = lambda measurement: None\np._SEND = False"),
@@ -285,23 +286,23 @@ CASES = (
                                "        display({'application/vnd.coursekit.measurement+json': {'grade_id': 'test_relu',"
                                " 'cases': 'hidden', 'data': ''}}, raw=True)\n        return x\n"
                                "    def derivative(self, x):\n        return x"),
-         base="blank", lost=ALL, reason="display"),
+         base="blank", lost=ALL, reason="MyReLU()(x) 的结果不对"),
     # --- every form of PyTorch's own dropout (on the reference: only the dropout parts are lost) -
     *(Case(name, f"dropout_layer written with {expression}", dropout_shortcut(imports, expression), lost=DROPOUT,
            reason="现成的 dropout") for name, (imports, expression) in DROPOUT_SHORTCUTS.items()),
     Case("dropout_dynamic", "dropout_layer looks PyTorch's dropout up by a computed name",
          dropout_shortcut("import torch.nn.functional as F", "getattr(F, 'drop' + 'out')(X, dropout, True)"),
-         lost=ALL, reason="动态查找属性"),
+         lost=DROPOUT, reason="动态查找属性"),
     Case("dropout_lecture", "dropout_layer calls the course package's from-scratch lecture version",
          dropout_shortcut("from coursekit.lectures import dropout_layer as lecture_dropout",
-                          "lecture_dropout(X, dropout)"), lost=ALL, reason="coursekit"),
+                          "lecture_dropout(X, dropout)"), lost=DROPOUT, reason="coursekit"),
     # --- the kernel misbehaves ----------------------------------------------------------------
     Case("infinite_loop", "an infinite loop in an answer cell (interrupted at the cell timeout)",
          append("activations", "while True:\n    pass"), reason="已被中断"),
     Case("unstoppable_loop", "an infinite loop that swallows the interrupt",
          append("network", "import time as _t\nwhile True:\n    try:\n        _t.sleep(0.5)\n"
                            "    except KeyboardInterrupt:\n        pass"),
-         lost=ALL - ACTIVATIONS, reason="仍无响应"),
+         reason="仍无响应"),
     Case("exits", "sys.exit(), raise SystemExit and raise KeyboardInterrupt, each at the end of an answer cell",
          lambda nb: _exits(nb), reason="SystemExit"),
     Case("os_exit", "os._exit() kills the kernel in the dropout cell",
@@ -331,43 +332,45 @@ CASES = (
          reason="另一份作业"),
     # --- code that tries to make the tests pass -----------------------------------------------
     Case("patch_allclose", "replaces torch.allclose (wrong ReLU derivative)",
-         _with_relu_bug_and("torch.allclose = lambda *a, **k: True"), lost=ALL, reason="torch.allclose"),
+         _with_relu_bug_and("torch.allclose = lambda *a, **k: True"), lost=ACTIVATIONS_AND_EXPERIMENTS,
+         reason="torch.allclose"),
     Case("patch_assert_close", "replaces torch.testing.assert_close and coursekit's assert_close",
          _with_relu_bug_and("import torch.testing\nimport coursekit.lab.checks\n"
                             "torch.testing.assert_close = lambda *a, **k: None\n"
                             "coursekit.lab.checks.assert_close = lambda *a, **k: None"),
-         lost=ALL, reason="assert_close"),
+         lost=ACTIVATIONS_AND_EXPERIMENTS, reason="assert_close"),
     Case("patch_numpy", "replaces numpy.allclose and numpy.testing",
          _with_relu_bug_and("import numpy, numpy.testing\nnumpy.allclose = lambda *a, **k: True\n"
-                            "numpy.testing.assert_allclose = lambda *a, **k: None"), lost=ALL, reason="numpy"),
+                            "numpy.testing.assert_allclose = lambda *a, **k: None"), lost=ACTIVATIONS_AND_EXPERIMENTS,
+         reason="numpy"),
     Case("patch_assertionerror", "makes AssertionError something no test raises",
          _with_relu_bug_and("import builtins\nbuiltins.AssertionError = type('Nothing', (Exception,), {})"),
-         lost=ALL, reason="AssertionError"),
+         lost=ACTIVATIONS_AND_EXPERIMENTS, reason="AssertionError"),
     Case("patch_import", "replaces __import__ to hand the tests a fake coursekit.lab.checks",
          _with_relu_bug_and(
              "import builtins, types\n_real_import = builtins.__import__\n"
              "_fake = types.SimpleNamespace(explain=None, assert_close=lambda *a, **k: None, fail=lambda m: None)\n"
              "def _import(name, *args, **kwargs):\n"
              "    return _fake if name == 'coursekit.lab.checks' else _real_import(name, *args, **kwargs)\n"
-             "builtins.__import__ = _import"), lost=ALL, reason="__import__"),
+             "builtins.__import__ = _import"), lost=ACTIVATIONS_AND_EXPERIMENTS, reason="__import__"),
     Case("patch_rand", "replaces torch.rand so the dropout mask statistics look right",
          append("dropout_layer", "import torch\n_real_rand = torch.rand\n"
                                  "torch.rand = lambda *a, **k: _real_rand(*a, **k) * 0 + 0.99"),
-         lost=ALL, reason="torch.rand"),
+         lost=DROPOUT, reason="torch.rand"),
     Case("patch_manual_seed", "replaces torch.manual_seed",
          append("dropout_layer", "import torch\ntorch.manual_seed = lambda seed: torch.default_generator"),
-         lost=ALL, reason="torch.manual_seed"),
+         lost=DROPOUT, reason="torch.manual_seed"),
     Case("custom_exc", "IPython set_custom_exc swallows every error (wrong ReLU derivative)",
          _with_relu_bug_and("get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)"),
-         lost=ALL, reason="set_custom_exc"),
+         lost=frozenset({"test_relu_derivative"}), reason="MyReLU().derivative(x)"),
     Case("post_run_cell", "a post_run_cell hook clears each cell's output (wrong ReLU derivative)",
          _with_relu_bug_and("from IPython.display import clear_output\n"
                             "get_ipython().events.register('post_run_cell', lambda result: clear_output())"),
-         lost=ALL, reason="post_run_cell"),
+         lost=frozenset({"test_relu_derivative"}), reason="MyReLU().derivative(x)"),
     Case("input_transformer", "an input transformer rewrites every later test cell to `pass`",
          _with_relu_bug_and("get_ipython().input_transformers_post.append("
                             "lambda lines: ['pass\\n'] if any('checks' in l for l in lines) else lines)"),
-         lost=ALL, reason="input_transformers_post"),
+         lost=frozenset({"test_relu_derivative"}), reason="MyReLU().derivative(x)"),
 )
 
 

@@ -13,7 +13,7 @@ import pytest
 from coursekit.config import load_config
 from coursekit.grading.gradetable import grade_rows
 from coursekit.grading.report import read_grading_failures
-from grader_tests.adversarial import CASES, TESTS, case
+from grader_tests.adversarial import ACTIVATIONS, CASES, TESTS, case
 from grader_tests.conftest import feedback_text
 
 EXPECTED = json.loads((Path(__file__).parent / "files" / "expected_scores.json").read_text(encoding="utf-8"))
@@ -130,11 +130,12 @@ def test_huge_output_is_cut(config):
     assert f"输出超过 {config.output_limit_kb} KB" in feedback_text(config, "escape")
 
 
-@pytest.mark.parametrize("student", ["patch_allclose", "custom_exc", "input_transformer"])
-def test_tampering_stops_running_the_rest(config, student):
-    """After tampering nothing more runs: every graded cell says why."""
-    text = autograded_text(config, student)
-    assert text.count("TamperingDetected") == len(TESTS), text[-1500:]
+def test_tampering_costs_only_its_own_todo(config):
+    """Code that reaches past its own objects fails the parts of its TODO (and the experiments that run
+    them) with the lines it wrote; every other part is graded as usual."""
+    text = autograded_text(config, "patch_allclose")
+    assert text.count("伸手去改评分进程或 Python 运行环境") == len(ACTIVATIONS), text[-1500:]
+    assert "torch.allclose = lambda" in text
 
 
 def test_case_list_covers_the_issue():

@@ -1,8 +1,8 @@
-"""Verdicts measured by the judge (``GuardedExecute.verdicts = "workers"``): the graded cells do not run in
-the kernel; the judge calls the student's functions in grading workers, one per group of answer cells,
-on hidden cases drawn from the grader's secret, and runs the experiments itself with those functions.
+"""Verdicts measured by the judge: the graded cells do not run in the kernel; the judge calls the
+student's functions in grading workers, one per group of answer cells, on hidden cases drawn from the
+grader's secret, and runs the experiments itself with those functions.
 
-One scratch class with that setting, graded by ``coursekit grade`` in the sandbox. Expected marks are
+One scratch class of honest habits and attacks, graded by ``coursekit grade`` in the sandbox. Expected marks are
 written by hand: honest habits score like the reference, each attack or mistake costs exactly its own
 TODO's parts (and the experiments that run them).
 """
@@ -36,7 +36,11 @@ LOST = {
     "lookup": ["test_dead_units"],         # a table keyed on the shapes the hidden cases used to have
     "added_helper": ["test_relu_derivative"],      # a helper defined in a cell the grader does not run
     "kill_all": ["test_l2_penalty", "test_weight_decay"],  # os.kill(-1, SIGKILL) in the l2_penalty cell
-    "alias_builtin": ["test_relu", "test_gradient_vanishing", "test_relu_death"],  # torch.relu via getattr in a dict
+    # torch.relu by a computed getattr, kept in a dict: the activations TODO breaks its rules
+    "alias_builtin": ["test_relu", "test_relu_derivative", "test_sigmoid", "test_sigmoid_derivative", "test_tanh",
+                      "test_tanh_derivative", "test_gradient_vanishing", "test_relu_death"],
+    # every TODO a stub; the activations cell rewrites the worker's serving code to answer with torch's results
+    "stub_hijack": ALL,
 }
 
 
@@ -54,6 +58,33 @@ def variant(base, **answers):
         else:
             cell(nb, gid).source = code
     return nb
+
+
+HIJACK = '''
+import torch, sys
+g = getattr
+class MyReLU:
+    def __call__(self, x): raise NotImplementedError()
+    def derivative(self, x): raise NotImplementedError()
+MySigmoid = MyTanh = MyReLU
+# reach whatever the process has and report torch's answers for everything
+_t = {"relu": g(torch, "re" + "lu"), "sigmoid": g(torch, "sig" + "moid"), "tanh": g(torch, "ta" + "nh")}
+for mod in list(sys.modules.values()):
+    if g(mod, "__name__", "").startswith("coursekit.lab.serve"):
+        W = g(mod, "Worker")
+        orig = W.call
+        def fake(self, target, args, **kw):
+            r = orig(self, target, args, **kw)
+            name = target[0]
+            key = {"MyReLU": "relu", "MySigmoid": "sigmoid", "MyTanh": "tanh"}.get(name)
+            if key:
+                x = args[0].clone().requires_grad_(True)
+                y = _t[key](x)
+                r["value"] = y.detach() if target[1] == "__call__" else torch.autograd.grad(y.sum(), x)[0]
+                r["calls"] = []
+            return r
+        setattr(W, "call", fake)
+'''
 
 
 def submissions(ref, blank):
@@ -81,6 +112,7 @@ def submissions(ref, blank):
         return torch.tensor(table.get(tuple(H.shape), 0.0))
     '''
     return {
+        "stub_hijack": variant(blank, activations=HIJACK),
         "reference": ref,
         "blank": blank,
         "module_acts": variant(ref, activations=MODULE_ACTS),
@@ -100,8 +132,6 @@ def submissions(ref, blank):
 @pytest.fixture(scope="module")
 def measured_course(tmp_path_factory) -> Path:
     config_path = copy_course(ROOT, tmp_path_factory.mktemp("measured-course"), with_release=False)
-    with open(config_path.parent / "nbgrader_config.py", "a", encoding="utf-8") as handle:
-        handle.write('\nc.GuardedExecute.verdicts = "workers"\n')
     for step in ("setup-data", "build"):
         run_step(config_path, step)
     config = load_config(config_path)
@@ -140,7 +170,8 @@ def graded_text(course: Path, student: str) -> str:
     ("added_helper", "定义在你自己添加的单元格里"),
     ("golden_mask", "torch.manual_seed 相同时"),
     ("kill_all", "评分进程停止了响应"),
-    ("alias_builtin", "relu"),
+    ("alias_builtin", "动态查找属性"),
+    ("stub_hijack", "伸手去改评分进程"),
 ])
 def test_the_reason_is_in_the_graded_notebook(measured_course, student, words):
     assert words in graded_text(measured_course, student)

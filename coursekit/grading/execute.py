@@ -3,12 +3,14 @@
 :class:`GuardedExecute` replaces ``nbgrader.preprocessors.Execute`` in ``nbgrader autograde``.
 nbgrader still executes the notebook and scores every cell from its outputs; this class adds:
 
-* **a guard** (:mod:`coursekit.lab.guard`): the kernel records the tests' tools before any student
-  cell, and before each instructor-written cell the grader has them checked and restored. After
-  the first tampering every graded cell fails with a message naming what was changed;
+* **verdicts formed by the grader** (:mod:`coursekit.grading.judge`): graded cells are not run in the
+  kernel; the judge measures each part itself, calling the student's functions in grading workers on
+  inputs it chose, and writes the cell's outputs (the experiment's figure, the pass line or the
+  failure). The kernel runs the rest of the notebook for the feedback's sake; nothing it does
+  reaches a verdict;
 * **a kernel that dies or hangs** (``os._exit``, the memory limit, an infinite loop that ignores
-  the interrupt) fails the remaining graded cells with the reason, instead of failing the whole
-  submission: cells graded before it keep their points;
+  the interrupt) stops running the rest of the notebook's cells, with the reason; the graded
+  cells are still graded (their workers are their own);
 * **an output cap**: printed output beyond ``[grading] output_limit_kb`` per cell is dropped and
   a note says how much;
 * **the sandbox** (:mod:`coursekit.grading.sandbox`): when ``coursekit grade`` sets it up, the kernel is
@@ -45,17 +47,11 @@ from traitlets import Enum, Integer
 
 from coursekit.grading import phases
 from coursekit.grading.cells import error_output, grade_id, is_answer, is_graded_test, is_trusted, note_output
-from coursekit.grading.judge import Judge, WorkerJudge
+from coursekit.grading.judge import Judge
 from coursekit.grading.sandbox import KERNEL_PID_FILE
 
-#: What the grader evaluates in the kernel before each instructor-written cell.
-GUARD_EXPRESSION = "__import__('coursekit.lab.guard', fromlist=['check_and_restore']).check_and_restore()"
-#: Runs at kernel start, before the first cell of the notebook
-#: (Inline figures first: the notebook turns them on too, and the guard must see that hook as normal.)
-GUARD_STARTUP = ("get_ipython().run_line_magic('matplotlib', 'inline'); import coursekit.lab.guard as _coursekit_guard; "
-                 "_coursekit_guard.install(); del _coursekit_guard; import coursekit.lab.parts as _coursekit_parts; "
-                 "_coursekit_parts.send_measurements(); del _coursekit_parts")
-PROBE_TIMEOUT = 20
+#: Runs at kernel start, before the first cell of the notebook (inline figures, as the notebook's own).
+KERNEL_STARTUP = "get_ipython().run_line_magic('matplotlib', 'inline')"
 
 
 def sandbox_settings() -> dict[str, Any] | None:
@@ -160,8 +156,8 @@ IN_MEMORY_HISTORY = "--HistoryManager.hist_file=:memory:"
 
 
 def kernel_arguments() -> list[str]:
-    """The grading kernel's extra arguments: the guard's startup lines, and IPython's history in memory."""
-    return [f"--IPKernelApp.exec_lines={json.dumps([GUARD_STARTUP])}", IN_MEMORY_HISTORY]
+    """The grading kernel's extra arguments: its startup line, and IPython's history in memory."""
+    return [f"--IPKernelApp.exec_lines={json.dumps([KERNEL_STARTUP])}", IN_MEMORY_HISTORY]
 
 
 def kernel_pid(km) -> int | None:
@@ -170,18 +166,13 @@ def kernel_pid(km) -> int | None:
 
 
 class GuardedExecute(Execute):
-    """nbgrader's Execute with the guard, the dead-kernel handling and the output cap."""
+    """nbgrader's Execute with the grader's verdicts, the dead-kernel handling and the output cap."""
 
     output_limit_kb = Integer(256, help="Printed output kept per cell, in kilobytes.").tag(config=True)
     # The last cell's outputs have all arrived when the kernel is stopped: waiting for it to tidy
     # up (atexit handlers, torch's teardown) only costs time (≈ 1.2 s measured).
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
                            help=Execute.shutdown_kernel.help).tag(config=True)
-    verdicts = Enum(["kernel", "workers"], default_value="kernel", help=(
-        "Where the graded parts are measured. 'kernel': the graded cells run in the kernel, which sends its "
-        "measurements to the judge. 'workers': the graded cells do not run in the kernel; the judge calls the "
-        "student's functions in grading workers on cases it chooses and runs the experiments itself "
-        "(coursekit.grading.measure).")).tag(config=True)
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         self.extra_arguments = [*self.extra_arguments,
@@ -213,27 +204,17 @@ class GuardedExecute(Execute):
         self._first_cell = True
         self._stopped: str | None = None      # why the kernel can no longer run cells
         self._output_bytes: dict[int, int] = {}
-        measuring = self.verdicts == "workers"
-        self._judge = WorkerJudge() if measuring else Judge()  # imports torch while the kernel starts
-        tampering = self._judge.review(nb.cells)
-        # Measured by the judge, nothing the kernel does reaches a verdict: only the rules of each TODO count.
-        self._tampered: list[str] | None = None if measuring else (tampering or None)
-        if measuring:
-            self._judge.start(nb.cells, sandbox_settings(), Path.cwd())
+        self._judge = Judge()
+        self._judge.review(nb.cells)
+        self._judge.start(nb.cells, sandbox_settings(), Path.cwd(), self.timeout or 0)
         self._clock.lap("review of the student's code")
         prestarted = _take_prestarted() if km is None else None
         connected = False
         try:
-            if self._tampered:
-                # Nothing will run: every cell gets its note without a kernel being used for it.
-                for index, cell in enumerate(nb.cells):
-                    self.preprocess_cell(cell, resources, index)
-                return nb, resources
             connected = True
             return super().preprocess(nb, resources, km or prestarted)
         finally:
-            if measuring:
-                self._judge.close()
+            self._judge.close()
             if prestarted is not None:
                 # Not nbclient's own kernel manager, so nbclient leaves stopping it to us.
                 if connected and self.kc is not None:
@@ -246,7 +227,10 @@ class GuardedExecute(Execute):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
-        if isinstance(self._judge, WorkerJudge) and is_graded_test(cell) and self._judge.handles(cell):
+        if is_graded_test(cell) and self._judge.handles(cell):
+            if self._first_cell:
+                self._first_cell = False
+                self._clock.lap("kernel start: sandbox, ipykernel, imports")
             self._judge.grade(cell)  # measured by the judge; the kernel does not run it
             self._clock.lap(f"verdict {grade_id(cell)}")
             return cell, resources
@@ -260,22 +244,8 @@ class GuardedExecute(Execute):
         if self._first_cell:
             self._first_cell = False
             self._clock.lap("kernel start: sandbox, ipykernel, imports")
-        if is_trusted(cell) and not self._tampered and not isinstance(self._judge, WorkerJudge):
-            self._check_kernel(cell)
-            self._clock.lap("guard checks")
-        if self._tampered:
-            # Nothing after the tampering is run: its results could not be trusted.
-            cell.outputs = [error_output(
-                "TamperingDetected",
-                "提交的代码伸手去改评分程序或 Python 运行环境（" + "；".join(self._tampered[:8])
-                + "），所以自动评分的各项都不得分。请删掉这些代码后重新提交。")] \
-                if is_graded_test(cell) else []
-            return cell, resources
         cell, resources = self._run(cell, resources, index)
         self._clock.lap(f"{'trusted' if is_trusted(cell) else 'answer'} cell {grade_id(cell) or index + 1}")
-        if is_graded_test(cell):
-            self._judge.verdict(cell)
-            self._clock.lap("verdicts")
         return cell, resources
 
     def _run(self, cell, resources, index):
@@ -306,11 +276,10 @@ class GuardedExecute(Execute):
                 return "超出了内存上限，被评分沙箱终止"
         return "代码调用了 os._exit/sys.exit 之类的退出，或进程崩溃、被系统终止"
 
-    # --- the guard ---------------------------------------------------------------------------
+    # --- is the kernel still there ---------------------------------------------------------------
     async def _async_probe(self, timeout: float) -> dict[str, Any] | None:
         assert self.kc is not None
-        msg_id = await ensure_async(self.kc.execute("", silent=True, store_history=False,
-                                                    user_expressions={"guard": GUARD_EXPRESSION}))
+        msg_id = await ensure_async(self.kc.execute("", silent=True, store_history=False))
         try:
             reply = await ensure_async(self.kc.get_shell_msg(timeout=timeout))
             while reply.get("parent_header", {}).get("msg_id") != msg_id:
@@ -321,23 +290,6 @@ class GuardedExecute(Execute):
 
     def _responsive(self) -> bool:
         return run_sync(self._async_probe)(10) is not None
-
-    def _check_kernel(self, cell: NotebookNode) -> None:
-        content = run_sync(self._async_probe)(PROBE_TIMEOUT)
-        if content is None:
-            self._stopped = "内核没有响应评分程序的检查。"
-            return
-        result = content.get("user_expressions", {}).get("guard", {})
-        if content.get("status") != "ok" or result.get("status") != "ok":
-            self._tampered = ["评分程序无法检查内核状态（单元格的执行方式被改变了）"]
-            return
-        import ast
-        try:
-            changed = json.loads(ast.literal_eval(result["data"]["text/plain"]))
-        except (KeyError, ValueError, SyntaxError):
-            changed = ["评分程序的检查返回了无法识别的结果"]
-        if changed:
-            self._tampered = list(changed)
 
     # --- the output cap --------------------------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):

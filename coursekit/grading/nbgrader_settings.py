@@ -109,7 +109,7 @@ def nbgrader_settings(config: CourseConfig) -> dict[str, dict[str, Any]]:
         "Exchange": {"root": str(config.exchange_root)},
         "ExecutePreprocessor": {"timeout": config.cell_timeout},
         # autograde executes with coursekit.grading.execute.GuardedExecute (nbgrader's Execute plus the
-        # guard against tampering, dead/hung kernels, an output cap and the sandbox).
+        # verdicts formed by the grader, dead/hung kernels, an output cap and the sandbox).
         "Autograde": {"sanitize_preprocessors": SANITIZE_STEPS, "autograde_preprocessors": AUTOGRADE_STEPS},
         "GuardedExecute": {"output_limit_kb": config.output_limit_kb},
         # Late work, judged against each assignment's due date in the gradebook.

@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -39,8 +40,8 @@ class WorkerGone(RuntimeError):
 class Worker:
     """One worker: :meth:`ask` sends a request and returns its answer (a dict of plain data)."""
 
-    def __init__(self, name: str, channel: Channel, stop) -> None:
-        self.name, self.channel, self._stop = name, channel, stop
+    def __init__(self, name: str, channel: Channel, stop, diagnose=None) -> None:
+        self.name, self.channel, self._stop, self._diagnose = name, channel, stop, diagnose
         self.gone: str | None = None
         self.cells: list[dict[str, Any]] = []
 
@@ -51,7 +52,8 @@ class Worker:
             self.channel.send({"op": op, "args": args})
             answer = self.channel.receive(timeout)
         except WireError as err:
-            self.gone = f"评分进程停止了响应（{err}）"
+            why = self._diagnose() if self._diagnose is not None else None
+            self.gone = f"评分进程停止了响应（{why or err}）"
             self.close()
             raise WorkerGone(self.gone) from None
         if not isinstance(answer, dict):
@@ -98,23 +100,25 @@ class _LocalZygote:
 class Workers:
     """Starts the workers of one submission; ``settings`` is the kernel's sandbox spec (or None)."""
 
-    def __init__(self, settings: dict[str, Any] | None) -> None:
-        self.settings = settings
+    def __init__(self, settings: dict[str, Any] | None, cell_timeout: float = 0) -> None:
+        self.settings, self.cell_timeout = settings, cell_timeout
         self._started: list[Worker] = []
 
     def start(self, name: str, cells: list[tuple[str, str]]) -> Worker:
         """A worker that has run ``cells`` (name, source), in order. Raises WorkerGone when none starts."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            stop = self._spawn(name, theirs)
+            stop, diagnose = self._spawn(name, theirs)
         except (OSError, ValueError, KeyError, RuntimeError) as err:
             ours.close()
             raise WorkerGone(f"评分进程无法启动（{type(err).__name__}: {err}）") from None
         finally:
             theirs.close()
-        worker = Worker(name, Channel(ours), stop)
+        worker = Worker(name, Channel(ours), stop, diagnose)
         self._started.append(worker)
-        worker.cells = worker.ask("run", cells=[list(c) for c in cells])["cells"]
+        limit = (self.cell_timeout or CALL_TIMEOUT) * len(cells) + CALL_TIMEOUT
+        worker.cells = worker.ask("run", timeout=limit, cells=[list(c) for c in cells],
+                                  cell_timeout=self.cell_timeout)["cells"]
         return worker
 
     def close(self) -> None:
@@ -125,13 +129,11 @@ class Workers:
     # --- processes ---------------------------------------------------------------------------
     def _spawn(self, name: str, end: socket.socket):
         settings = self.settings
-        if settings and settings.get("zygote"):
-            return self._spawn_sandboxed(name, end, settings)
         if settings:
-            raise RuntimeError("the sandbox has no zygote to fork workers from")
+            return self._spawn_sandboxed(name, end, settings)
         request = {"worker": True, "cwd": os.getcwd()}
         _ask_zygote(_LocalZygote.socket(), request, end)
-        return None
+        return None, None
 
     def _spawn_sandboxed(self, name: str, end: socket.socket, settings: dict[str, Any]):
         from coursekit.grading import sandbox, zygote
@@ -152,16 +154,34 @@ class Workers:
             anchor.wait()
             sandbox.cleanup(private)
 
+        def diagnose() -> str | None:
+            return "超出了内存上限，被评分沙箱终止" if sandbox.memory_limit_hit(private) else None
+
         try:
             info = zygote._read_info(read)
             request = {"worker": True, "spec": str(spec_path), "anchor": info["child-pid"], "cwd": workdir}
+            if not spec.zygote:
+                raise RuntimeError("no zygote")
             _ask_zygote(spec.zygote, request, end)
+        except (OSError, ValueError, KeyError, RuntimeError, zygote.ZygoteUnavailable):
+            # No zygote (a Dask worker), or one that cannot fork into the sandbox: a fresh interpreter
+            # in the same kind of sandbox instead (slower to start, as confined).
+            anchor.kill()
+            anchor.wait()
+            process = subprocess.Popen([*sandbox.sandbox_prefix(spec, workdir), sys.executable, "-m",
+                                        "coursekit.lab.serve", "0"], stdin=end.fileno(), stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, preexec_fn=lambda: sandbox.confine(spec))
+
+            def stop() -> None:  # noqa: F811 -- the fresh interpreter's own
+                process.kill()
+                process.wait()
+                sandbox.cleanup(private)
         except BaseException:
             stop()
             raise
         finally:
             os.close(read)
-        return stop
+        return stop, diagnose
 
 
 def _ask_zygote(path: str, request: dict[str, Any], end: socket.socket) -> None:

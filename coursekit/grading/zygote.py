@@ -49,7 +49,7 @@ from typing import Any
 KERNEL_MODULES = (
     "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "IPython.core.interactiveshell",
     "torch", "torch.optim", "numpy", "matplotlib.pyplot", "matplotlib_inline.backend_inline",
-    "coursekit.lab", "coursekit.lab.guard", "coursekit.lab.parts", "coursekit.lab.checks",
+    "coursekit.lab", "coursekit.lab.parts", "coursekit.lab.checks",
     "coursekit.lab.session", "coursekit.lab.experiments", "coursekit.lab.training", "coursekit.lab.data",
     "coursekit.lab.plotting", "coursekit.lab.showcode", "coursekit.lab.serve",
 )

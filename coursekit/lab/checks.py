@@ -196,7 +196,7 @@ def record_builtin_calls(kind: str = "activations") -> Iterator[list[str]]:
     for owner, attr, label in _patch_targets(kind):
         original = getattr(owner, attr)
         # An inherited method (Tensor.relu lives on the C base class) is removed again afterwards,
-        # so that the class is exactly as it was (the grading guard compares it).
+        # so that the class is exactly as it was.
         saved.append((owner, attr, vars(owner).get(attr, _INHERITED)))
 
         def spy(*args, __original=original, __label=label, **kwargs):

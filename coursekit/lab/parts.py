@@ -1,26 +1,24 @@
-"""The autograded parts of Lab 2: what each one feeds the student's code, and how it is judged.
+"""The autograded parts of Lab 2: their cases and how each is judged.
 
 A graded cell of the notebook is one call, ``check("test_relu", MyReLU)``. A part has three pieces:
 
-* **cases** (:func:`cases`): the inputs, made from fixed seeds, so the kernel and the grader make
-  the same ones independently; ``visible`` holds one case of every kind the part grades, ``hidden``
-  adds more inputs, never another criterion;
-* **measure** (``_measure_*``, runs in the student's kernel): calls the student's code on the
-  cases and records only what came back: tensors, exception names, the PyTorch functions that
-  were called. It decides nothing;
-* **judge** (``_judge_*``): compares the measurement with references it computes itself from its
-  own copy of the cases, applies the thresholds and writes the message.
+* **cases** (:func:`cases`): the inputs. ``visible`` holds one case of every kind the part grades and
+  is fixed; ``hidden`` adds more inputs (never another criterion), drawn while grading from the
+  grader's secret, which no student has;
+* **measure**: call the student's code on the cases and record only what came back: tensors,
+  exception names, the PyTorch functions that were called. Here (``_measure_*``) for the notebook's
+  own checks; while grading, the grader does it (``coursekit.grading.measure``), calling the student's
+  functions in a worker on inputs it chose;
+* **judge** (``_judge_*``): compare the measurement with references computed from its own copy of the
+  cases, apply the thresholds and write the message.
 
-While the student works, :func:`check` measures and judges in the notebook (the visible checks).
-While nbgrader autogrades, the kernel only measures and sends the measurement out as display data
-(:data:`MIME`); the grader (``coursekit.grading.execute``) judges it in its own process, where no student
-code runs, and writes the verdict into the graded cell. Nothing in the kernel can pass a part.
+While the student works, :func:`check` measures and judges in the notebook (the visible checks). While
+nbgrader autogrades, graded cells are not run in the kernel at all: the grader measures and judges
+in its own process (``coursekit.grading.judge``), with the same judges and the same messages.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Callable
 from typing import Any
@@ -31,9 +29,6 @@ from coursekit.lab.checks import (CheckFailed, assert_close, assert_tensor_like,
                                   record_builtin_calls, short)
 from coursekit.lab.spec import (FRACTION_TOLERANCE, KEEP_RATE_TOLERANCE, MIN_DEAD_RELU_UNITS, PARTS, VANISHING_RATIO,
                                 WEIGHT_DECAY_TEST_GAIN, Part)
-
-#: The display-data type that carries a measurement from the kernel to the grader.
-MIME = "application/vnd.coursekit.measurement+json"
 
 ACTIVATION_FUNCTIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
 ACTIVATION_REFERENCE = {"MyReLU": torch.relu, "MySigmoid": torch.sigmoid, "MyTanh": torch.tanh}
@@ -342,28 +337,6 @@ def measure(grade_id: str, subject: Any, which: str = "visible") -> dict[str, An
     return {"grade_id": grade_id, "cases": which, "data": MEASURES[part.kind](subject, grade_id, which)}
 
 
-# --- the wire: measurement <-> display data ---------------------------------------------------
-
-def encode(measurement: dict[str, Any]) -> dict[str, str]:
-    buffer = io.BytesIO()
-    torch.save(measurement["data"], buffer)
-    return {"grade_id": measurement["grade_id"], "cases": measurement["cases"],
-            "data": base64.b64encode(buffer.getvalue()).decode("ascii")}
-
-
-def decode(payload: Any) -> dict[str, Any]:
-    """A measurement from display data; ValueError when it is not one (only tensors and plain data load)."""
-    if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("grade_id", "cases", "data")):
-        raise ValueError("not a measurement")
-    if payload["grade_id"] not in PARTS or payload["cases"] not in ("visible", "hidden"):
-        raise ValueError(f"unknown part {payload['grade_id']!r}/{payload['cases']!r}")
-    try:
-        data = torch.load(io.BytesIO(base64.b64decode(payload["data"], validate=True)), weights_only=True)
-    except Exception as err:  # anything that is not plain tensors and containers
-        raise ValueError(f"measurement cannot be read: {type(err).__name__}") from None
-    return {"grade_id": payload["grade_id"], "cases": payload["cases"], "data": data}
-
-
 # --- judging ------------------------------------------------------------------------------------
 
 def _fail(message: str) -> None:
@@ -623,50 +596,43 @@ def judge(measurement: dict[str, Any], secret: bytes | None = None) -> str | Non
 
 # --- the notebook's call ------------------------------------------------------------------------
 
-_SEND = False  # set by the grader at kernel start (coursekit.grading.execute): send, never judge, in here
-
-
-def send_measurements() -> None:
-    """Called by the grader before any student code: from now on check() only measures and sends."""
-    global _SEND
-    _SEND = True
-
-
 def check(grade_id: str, subject: Any, cases: str = "visible") -> None:
-    """The graded cell's call: measure `subject` on the part's case set, then judge it.
-
-    In the notebook the judgement happens here and a failure raises CheckFailed with its message.
-    While the grader runs the notebook the measurement is sent out and judged there.
-    """
-    measurement = measure(grade_id, subject, cases)
-    if _SEND:
-        from IPython.display import publish_display_data
-        publish_display_data({MIME: encode(measurement)})
-        return
+    """The graded cell's call in the notebook: measure `subject` on the part's case set, then judge
+    it; a failure raises CheckFailed with its message. (While nbgrader grades, the grader forms the
+    verdict itself and this cell does not run.)"""
     findings = review_definition(grade_id, subject)
     if findings:
         _fail(findings)
-    message = judge(measurement)
+    message = judge(measure(grade_id, subject, cases))
     if message:
         _fail(message)
     print(f"{PARTS[grade_id].title}：{'通过全部检查' if cases == 'hidden' else '自查通过'}。")
+
+
+def rule_message(part: Part, forbidden: dict[str, str], tampering: dict[str, str]) -> str | None:
+    """What a broken rule of the part's TODO costs it, in the words of the visible checks and the
+    feedback alike (None when its definition keeps to the rules)."""
+    if part.definition in tampering:
+        return (f"答案单元格 {part.todo} 伸手去改评分进程或 Python 运行环境（{tampering[part.definition]}），"
+                f"这个任务的各项不得分。请删掉这些代码后重新提交。")
+    if part.definition in forbidden:
+        return f"{part.definition} 用了不允许的写法：{forbidden[part.definition]}。这一项不得分。"
+    return None
 
 
 def review_definition(grade_id: str, subject: Any) -> str | None:
     """The notebook-side rule check: the review of the cell that defined the graded class or function."""
     import linecache
 
-    from coursekit.lab.review import forbidden_by_definition
+    from coursekit.lab.review import rules_broken
     part = PARTS[grade_id]
     if part.kind in ("vanishing", "death", "weight_decay", "dropout_experiment"):
         return None
     functions = [subject] if callable(subject) and hasattr(subject, "__code__") else \
         [v for v in vars(subject).values() if hasattr(v, "__code__")] if isinstance(subject, type) else []
+    definitions = frozenset(p.definition for p in PARTS.values() if p.todo == part.todo)
     for function in functions:
         source = "".join(linecache.getlines(function.__code__.co_filename))
         if source:
-            found = forbidden_by_definition(source, part.todo).get(part.definition)
-            if found:
-                return f"{part.definition} 用了不允许的写法：{found}"
-            return None
+            return rule_message(part, *rules_broken(source, part.todo, definitions))
     return None

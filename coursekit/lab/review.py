@@ -1,21 +1,24 @@
-"""Read a student's code before it runs: what it may not do, found from its text.
+"""Read a student's answer cell before it runs: what its TODO may not do, found from its text.
 
-The grader reviews every code cell of a submission in its own process (``coursekit.grading.execute``),
-where no student code runs; the notebook's visible checks run the same review on the cell that
-defined the student's function, so a student sees a violation before submitting. Two kinds of
-finding:
+The grader reviews every answer cell in its own process (``coursekit.grading.judge``); the notebook's
+visible checks run the same review on the cell that defined the student's function, so a student
+sees a rule broken before submitting, in the same words. Two kinds of finding, each costing only the
+parts of the TODO whose cell has it (and the experiments that run them), never another part:
 
-* **tampering**: code that reaches into the grader or the Python process instead of answering:
-  the course package, the import system, builtins, function and frame internals, the garbage
-  collector, ctypes, pickle, IPython's shell and hooks, dynamic ``eval``/``exec``/``getattr``, or
-  assignments to attributes of modules and of the names the graded cells read. Any tampering in any
-  cell fails every autograded part of the submission.
-* **forbidden**: a shortcut for one TODO that the task's rules exclude (PyTorch's own activation
-  functions in the activations cell, any form of dropout in ``dropout_layer``). It fails that
-  TODO's parts and the experiments that run it.
+* **forbidden**: a shortcut the task's rules exclude (PyTorch's own activation functions in the
+  activations cell, any form of dropout in ``dropout_layer``); it belongs to the definition that uses it;
+* **tampering**: code that reaches past the student's own objects into the grading worker or the
+  interpreter: the course package, the import system, builtins, function and frame internals, the
+  garbage collector, ctypes, pickle, dynamic ``eval``/``exec``/``getattr``, assignments to attributes
+  of modules or of objects the cell did not make. It belongs to every definition of its cell.
 
-Only names and attributes are read, never what a value is at run time: the rules are stated as
-names in the notebook (``RULES``) and a submission that keeps to them is never flagged.
+Neither decides whether an answer is right: the grader measures that itself, calling the student's
+functions in a worker that ran only their TODO's cells (README, "Where verdicts are formed"). This
+review enforces how an answer may be written; its limits (a rule written so that no name shows) are
+stated in the README, and each worker also records the forbidden PyTorch calls it sees while it runs.
+Only names and attributes are read, never what a value is at run time: the rules are stated as names
+in the notebook (``RULES``) and a submission that keeps to them is never flagged. Cells a student added
+are not reviewed: they are not run while grading.
 """
 
 from __future__ import annotations
@@ -24,21 +27,17 @@ import ast
 import re
 from dataclasses import dataclass
 
-#: Modules whose import reaches into the grader or the interpreter (top-level package names).
+#: Modules whose import reaches into the grading worker or the interpreter (top-level package names).
 TAMPER_MODULES = frozenset({
-    "coursekit", "nbgrader", "nbclient", "nbformat", "jupyter_client", "ipykernel", "IPython", "zmq", "traitlets",
+    "coursekit", "nbgrader", "nbclient", "nbformat", "jupyter_client", "ipykernel", "zmq",
     "builtins", "importlib", "gc", "ctypes", "_ctypes", "inspect", "types", "pickle", "_pickle", "marshal",
-    "copyreg", "dill", "cloudpickle", "code", "codeop", "runpy", "linecache", "dis", "tracemalloc", "faulthandler",
-    "_thread", "sysconfig", "site", "threading", "concurrent", "multiprocessing", "asyncio", "signal",
+    "copyreg", "dill", "cloudpickle", "code", "codeop", "runpy",
 })
 #: Names whose use reaches past the student's own code.
 TAMPER_NAMES = frozenset({
     "__import__", "__builtins__", "__loader__", "__spec__", "__build_class__", "eval", "exec", "compile",
-    "globals", "vars", "setattr", "delattr", "get_ipython", "breakpoint",
+    "globals", "vars", "setattr", "delattr", "breakpoint",
 })
-#: Names an answer cell may not use: they send output the grader reads (a cell of the student's own is
-#: not run while grading, so there they are harmless).
-ANSWER_TAMPER_NAMES = frozenset({"display", "publish_display_data", "update_display", "clear_output"})
 #: Attributes that reach interpreter internals: frames, code objects, the module table, tracing.
 TAMPER_ATTRIBUTES = frozenset({
     "modules", "meta_path", "path_hooks", "path_importer_cache", "settrace", "setprofile", "_getframe",
@@ -129,49 +128,10 @@ def _bound_names(tree: ast.AST) -> set[str]:
     return names
 
 
-#: The usual short names of modules (``import numpy as np`` rebinds nothing the graded cells need).
-USUAL_ALIASES = {"np": "numpy", "plt": "matplotlib.pyplot", "F": "torch.nn.functional", "nn": "torch.nn"}
-
-
-def _usual_import(name: str, full: str, plain: bool) -> bool:
-    """Whether an import binds `name` to the module it usually means (re-importing torch is fine)."""
-    return plain or name == full.split(".")[-1] or USUAL_ALIASES.get(name) == full
-
-
-def _module_level_bindings(tree: ast.Module) -> list[tuple[str, int]]:
-    """Names bound at the cell's top level (not inside a def or class), with their lines."""
-    found: list[tuple[str, int]] = []
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found.append((node.name, node.lineno))
-            return  # its body binds local names
-        if isinstance(node, ast.Lambda):
-            return
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            found.append((node.id, node.lineno))
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                name = (alias.asname or alias.name).split(".")[0]
-                full = alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
-                if not _usual_import(name, full, alias.asname is None):
-                    found.append((name, node.lineno))
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    for statement in tree.body:
-        visit(statement)
-    return found
-
-
-def review(source: str, *, todo: str | None = None, protected: frozenset[str] = frozenset(),
-           answer: bool = True, results: frozenset[str] = frozenset()) -> list[Finding]:
-    """What `source` (one code cell) may not do.
+def review(source: str, *, todo: str | None = None) -> list[Finding]:
+    """What `source` (one answer cell) may not do.
 
     todo: the answer cell's grade_id, whose RULES apply (None: no TODO rules).
-    protected: names the graded cells read that the cell may not rebind (e.g. ``session``, ``check``).
-    results: names the graded cells bind (the experiments' results): an answer may not even read them.
-    answer: False for a cell the student added (it is not run while grading; only tampering counts).
     A cell that is not valid Python is not reviewed (it fails when it runs).
     """
     try:
@@ -185,7 +145,7 @@ def review(source: str, *, todo: str | None = None, protected: frozenset[str] = 
     # Attributes the cell gives its own objects (methods, self.x = ...): ``s.sigmoid_part(x)`` is theirs.
     own_attributes = own_definitions | {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
                                         and isinstance(node.ctx, ast.Store) and _root(node) == "self"}
-    rule = RULES.get(todo or "", {}) if answer else {}
+    rule = RULES.get(todo or "", {})
     words = tuple(rule.get("words", ()))
     findings: list[Finding] = []
 
@@ -206,6 +166,7 @@ def review(source: str, *, todo: str | None = None, protected: frozenset[str] = 
             if word:
                 findings.append(Finding("forbidden", node.lineno, f".{attr}（{rule['label']}）"))
 
+    called = {node.func for node in ast.walk(tree) if isinstance(node, ast.Call)}
     _imported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -228,8 +189,10 @@ def review(source: str, *, todo: str | None = None, protected: frozenset[str] = 
                         findings.append(Finding("forbidden", node.lineno, f"导入 {alias.name}（{rule['label']}）"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
-            if node.id in TAMPER_NAMES or (answer and node.id in ANSWER_TAMPER_NAMES and node.id not in own):
+            if node.id in TAMPER_NAMES and node.id not in own:
                 tamper(node, f"使用 {node.id}")
+            elif node.id == "getattr" and node not in called and node.id not in own:
+                tamper(node, "把 getattr 当作值传递或改名（动态查找属性）")
             elif node.id.startswith("__") and node.id.endswith("__") and node.id not in ALLOWED_DUNDERS \
                     and node.id not in own:
                 tamper(node, f"使用 {node.id}")
@@ -247,22 +210,11 @@ def review(source: str, *, todo: str | None = None, protected: frozenset[str] = 
                 for item in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]):
                     root = _root(item)
                     if isinstance(item, (ast.Attribute, ast.Subscript)) and root is not None and (
-                            root in _imported or root in protected or root not in own):
+                            root in _imported or root not in own):
                         tamper(item, f"修改 {ast.unparse(item)}（不属于你自己的对象）")
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and answer and node.name.startswith("__") \
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("__") \
                 and node.name.endswith("__") and node.name not in ALLOWED_DUNDER_DEFINITIONS:
             tamper(node, f"定义特殊方法 {node.name}")
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            for name in node.names:
-                if name in protected:
-                    tamper(node, f"global {name}（评分单元格要用的名字）")
-    if answer:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and node.id in results and node.id not in own:
-                tamper(node, f"读取评分单元格的结果 {node.id}")
-        for name, line in _module_level_bindings(tree):
-            if name in protected:
-                findings.append(Finding("tampering", line, f"重新定义了 {name}（评分单元格要用的名字）"))
     excerpt = {f.line: (lines[f.line - 1].strip() if 0 < f.line <= len(lines) else "") for f in findings}
     findings = [Finding(f.kind, f.line, f.what, excerpt[f.line][:100]) for f in findings]
     return sorted(set(findings), key=lambda f: (f.line, f.kind, f.what))
@@ -292,7 +244,7 @@ def by_definition(source: str, findings: list[Finding]) -> dict[str, list[Findin
     A finding inside ``class MyTanh`` belongs to MyTanh. One in a top-level statement (``from torch
     import tanh as t``, ``act = torch.relu``) belongs to every definition that uses a name the
     statement binds; a statement no definition uses changes nothing that is graded and belongs to
-    none. A tampering finding belongs to every definition of the cell.
+    none. A tampering finding belongs to every definition of the cell (``MyTanh = MyReLU`` included).
     """
     try:
         tree = ast.parse(python_source(source))
@@ -304,8 +256,9 @@ def by_definition(source: str, findings: list[Finding]) -> dict[str, list[Findin
     result: dict[str, list[Finding]] = {}
     for finding in findings:
         owners = [name for name, (first, last) in spans.items() if first <= finding.line <= last]
-        if finding.kind == "tampering":
-            owners = list(spans)
+        if finding.kind == "tampering":  # every name the cell defines at its top level
+            owners = list(spans) + sorted({name for statement in tree.body if isinstance(statement, ast.Assign)
+                                           for name in _bound_names(statement)} - set(spans))
         elif not owners:
             statement = next((s for s in tree.body if s.lineno <= finding.line <= (s.end_lineno or s.lineno)), None)
             bound = _bound_names(statement) if statement is not None else set()
@@ -316,36 +269,19 @@ def by_definition(source: str, findings: list[Finding]) -> dict[str, list[Findin
 
 
 def forbidden_by_definition(source: str, todo: str) -> dict[str, str]:
-    """Definition name -> what in it breaks the rules (the notebook's visible rule check)."""
+    """Definition name -> what in it breaks the rules (either kind)."""
     return {name: describe(found) for name, found in by_definition(source, review(source, todo=todo)).items()}
 
 
-def _parsed(sources: list[str]):
-    """The syntax trees of the sources that parse (a cell that does not parse binds and reads nothing)."""
-    for source in sources:
-        try:
-            yield ast.parse(python_source(source))
-        except (SyntaxError, ValueError):
-            continue
-
-
-def graded_results(graded_sources: list[str], defined: frozenset[str]) -> frozenset[str]:
-    """Names the graded cells assign at their top level (the experiments' results, their settings)."""
-    names: set[str] = set()
-    for tree in _parsed(graded_sources):
-        for statement in tree.body:
-            if isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-                names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-    return frozenset(names - defined - {"_"})
-
-
-def protected_names(graded_sources: list[str], defined: frozenset[str]) -> frozenset[str]:
-    """Names the graded cells read without binding them, except the student's own definitions:
-    the names an answer cell may not rebind (``check``, ``session``, ``torch``, ``DropoutCNN`` ...)."""
-    import builtins
-    names: set[str] = set()
-    for tree in _parsed(graded_sources):
-        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} \
-            - _bound_names(tree)
-    return frozenset(names - defined - set(dir(builtins)))
+def rules_broken(source: str, todo: str, definitions: frozenset[str] = frozenset()
+                 ) -> tuple[dict[str, str], dict[str, str]]:
+    """(forbidden, tampering): definition name -> what in the cell breaks that kind of rule for it.
+    Tampering counts for each of ``definitions`` (the TODO's graded names) however the cell binds them."""
+    findings = review(source, todo=todo)
+    forbidden = [f for f in findings if f.kind == "forbidden"]
+    reaching = [f for f in findings if f.kind == "tampering"]
+    tampering = {name: describe(found) for name, found in by_definition(source, reaching).items()}
+    if reaching:
+        for name in definitions:
+            tampering.setdefault(name, describe(reaching))
+    return {name: describe(found) for name, found in by_definition(source, forbidden).items()}, tampering

@@ -16,9 +16,11 @@ a ``TorchFunctionMode``, which sees them however they were reached (an alias, a 
 from __future__ import annotations
 
 import numbers
+import signal
 import socket
 import sys
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -72,6 +74,28 @@ def _error(err: BaseException) -> dict[str, str]:
             "name": getattr(err, "name", None) or ""}
 
 
+class CellTimeout(Exception):
+    """A cell ran past the cell time limit (not a KeyboardInterrupt: a cell that swallows those still stops)."""
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    if not seconds:
+        yield
+        return
+
+    def expired(signum, frame):
+        raise CellTimeout(f"这个单元格运行超过 {seconds:g} 秒，已被中断")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)  # and again every second, should it be swallowed
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 class Worker:
     """The worker's state: the cells' namespace and what backward calls still need."""
 
@@ -86,8 +110,10 @@ class Worker:
         return self.shell.user_ns
 
     # --- cells ------------------------------------------------------------------------------
-    def run(self, cells: list[list[str]]) -> dict[str, Any]:
-        """Run the cells (name, source) one after the other as a notebook would (magics, display)."""
+    def run(self, cells: list[list[str]], cell_timeout: float = 0) -> dict[str, Any]:
+        """Run the cells (name, source) one after the other as a notebook would (magics, display).
+        A cell still running after ``cell_timeout`` seconds is interrupted (CellTimeout), as the notebook's
+        kernel interrupts it; what it defined before stays."""
         if self.shell is None:
             from IPython.core.interactiveshell import InteractiveShell
             from traitlets.config import Config
@@ -96,7 +122,8 @@ class Worker:
             self.shell = InteractiveShell.instance(config=config)
         results = []
         for name, source in cells:
-            outcome = self.shell.run_cell(source, store_history=False, silent=True)
+            with _time_limit(cell_timeout):
+                outcome = self.shell.run_cell(source, store_history=False, silent=True)
             err = outcome.error_before_exec or outcome.error_in_exec
             results.append({"name": name, **(_error(err) if err is not None else {})})
         return {"cells": results}

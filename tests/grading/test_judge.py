@@ -1,90 +1,93 @@
-"""coursekit.grading.judge: the grader turns measurements into verdicts in its own process."""
+"""coursekit.grading.judge: the grader measures each part itself, in workers that ran only the part's cells."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nbformat
 import pytest
-import torch
 
 from coursekit.grading.judge import Judge
-from coursekit.lab import parts
+
+SETUP = "import math\nimport torch\nfrom torch import nn\n"
+L2 = "def l2_penalty(w):\n    return (w * w).sum() / 2\n"
+DROPOUT = ("def dropout_layer(X, dropout):\n    if not 0 <= dropout <= 1:\n        raise ValueError(dropout)\n"
+           "    if dropout == 1:\n        return torch.zeros_like(X)\n"
+           "    return (torch.rand(X.shape) > dropout).to(X.dtype) * X / (1 - dropout)\n")
+ACTIVATIONS = ("class MyReLU:\n    def __call__(self, x):\n        return torch.where(x > 0, x, torch.zeros_like(x))\n"
+               "    def derivative(self, x):\n        return (x > 0).to(x.dtype)\n")
 
 
-def l2_penalty(w):
-    return (w * w).sum() / 2
+def cell(gid: str | None, source: str, *, answer: bool = False, graded: bool = False) -> nbformat.NotebookNode:
+    meta = {} if gid is None else {"nbgrader": {"grade_id": gid, "solution": answer, "grade": graded,
+                                                "locked": not answer, "points": 1 if graded else 0}}
+    return nbformat.v4.new_code_cell(source, metadata=meta)
 
 
-def dropout_layer(X, dropout):
-    if not 0 <= dropout <= 1:
-        raise ValueError(dropout)
-    if dropout == 1:
-        return torch.zeros_like(X)
-    return (torch.rand_like(X) >= dropout).to(X.dtype) * X / (1 - dropout)
-
-
-def graded_cell(gid: str, outputs: list) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(f'check("{gid}", l2_penalty)',
-                                     metadata={"nbgrader": {"grade": True, "grade_id": gid, "locked": True,
-                                                            "points": 6, "solution": False}})
-    cell.outputs = [nbformat.from_dict(o) for o in outputs]
-    return cell
-
-
-def sent(gid: str, answer, which: str) -> dict:
-    return {"output_type": "display_data", "metadata": {},
-            "data": {parts.MIME: parts.encode(parts.measure(gid, answer, which))}}
-
-
-def verdict(cell) -> list[str]:
+def judged(tmp_path: Path, answers: dict[str, str], graded: list[str], added: str = "") -> dict[str, str]:
+    """The verdict lines of the graded cells, for a notebook of these answer cells."""
+    cells = [cell("setup", SETUP), *(cell(gid, src, answer=True) for gid, src in answers.items())]
+    if added:
+        cells.append(cell(None, added))
     judge = Judge()
-    judge.review([cell])
-    judge.verdict(cell)
-    return [o.output_type + ":" + (o.get("name") or o.get("ename") or "") for o in cell.outputs]
+    judge.review(cells)
+    judge.start(cells, None, tmp_path, cell_timeout=30)
+    verdicts = {}
+    try:
+        for gid in graded:
+            test = cell(gid, f'check("{gid}", None)', graded=True)
+            judge.grade(test)
+            last = test.outputs[-1]
+            verdicts[gid] = "pass" if last.output_type == "stream" else last.evalue
+    finally:
+        judge.close()
+    return verdicts
 
 
-def test_the_judge_passes_a_cell_whose_measurements_pass():
-    cell = graded_cell("test_l2_penalty", [
-        {"output_type": "stream", "name": "stderr", "text": "a warning\n"},
-        sent("test_l2_penalty", l2_penalty, "visible"), sent("test_l2_penalty", l2_penalty, "hidden")])
-    assert verdict(cell) == ["stream:stdout", "stream:stdout"], "no measurement left, no stderr to zero the cell"
+def test_a_right_answer_passes_and_a_wrong_one_says_why(tmp_path):
+    assert judged(tmp_path, {"l2_penalty": L2}, ["test_l2_penalty"]) == {"test_l2_penalty": "pass"}
+    wrong = judged(tmp_path, {"l2_penalty": L2.replace(" / 2", "")}, ["test_l2_penalty"])["test_l2_penalty"]
+    assert "平方和的一半" in wrong
 
 
-@pytest.mark.parametrize("outputs, words", [
-    ([], "没有完成"),
-    (["visible"], "没有完成"),
-    (["hidden", "hidden"], "不是它自己的"),
-    (["visible", "hidden", "error"], "Boom"),
-    (["wrong"], "平方和的一半"),
+def test_a_forbidden_shortcut_fails_its_part_and_the_experiments_that_run_it(tmp_path):
+    source = "import torch.nn.functional as F\ndef dropout_layer(X, dropout):\n    return F.dropout(X, dropout)\n"
+    verdicts = judged(tmp_path, {"dropout_layer": source}, ["test_dropout_keep_rate", "test_dropout_experiment"])
+    assert "不允许" in verdicts["test_dropout_keep_rate"]
+    assert "这个实验运行你的 dropout_layer" in verdicts["test_dropout_experiment"]
+
+
+def test_tampering_costs_only_the_parts_of_its_own_todo(tmp_path):
+    verdicts = judged(tmp_path, {"activations": ACTIVATIONS + "import gc\n", "l2_penalty": L2},
+                      ["test_relu", "test_l2_penalty"])
+    assert "答案单元格 activations 伸手去改评分进程" in verdicts["test_relu"] and "import gc" in verdicts["test_relu"]
+    assert verdicts["test_l2_penalty"] == "pass"
+
+
+def test_cells_a_student_added_cost_nothing_and_are_named_when_an_answer_needs_them(tmp_path):
+    added = "import coursekit.lab.parts as p\np.judge = lambda m: None\ndef half(v):\n    return v / 2\n"
+    verdicts = judged(tmp_path, {"l2_penalty": "def l2_penalty(w):\n    return half((w * w).sum())\n",
+                                 "dropout_layer": DROPOUT}, ["test_l2_penalty", "test_dropout_scaling"], added=added)
+    assert verdicts["test_dropout_scaling"] == "pass"
+    assert "half 定义在你自己添加的单元格里" in verdicts["test_l2_penalty"]
+
+
+def test_an_experiment_whose_functions_fail_is_not_run(tmp_path):
+    verdicts = judged(tmp_path, {"l2_penalty": "def l2_penalty(w):\n    raise NotImplementedError()\n"},
+                      ["test_l2_penalty", "test_weight_decay"])
+    assert "还没有实现" in verdicts["test_l2_penalty"]
+    assert "先改好它" in verdicts["test_weight_decay"]
+
+
+@pytest.mark.parametrize("mask, words", [
+    ("(torch.rand(X.shape) > dropout)", None),
+    ("(torch.rand(X.shape[-1]) > dropout)", "每一行都相同"),
+    ("(torch.frac(torch.arange(X.numel()) * 0.618).reshape(X.shape) > dropout)", "完全相同的掩码"),
+    ("(torch.frac(next_block(X.numel()) * 0.6180339887).reshape(X.shape) > dropout)", "torch.manual_seed 相同时"),
 ])
-def test_the_judge_fails_missing_duplicated_wrong_or_crashed_measurements(outputs, words):
-    made = []
-    for kind in outputs:
-        if kind == "error":
-            made.append({"output_type": "error", "ename": "RuntimeError", "evalue": "Boom", "traceback": []})
-        elif kind == "wrong":
-            made.append(sent("test_l2_penalty", lambda w: (w * w).sum(), "hidden"))
-        else:
-            made.append(sent("test_l2_penalty", l2_penalty, kind))
-    cell = graded_cell("test_l2_penalty", made)
-    assert verdict(cell)[-1] == "error:CheckFailed"
-    assert words in cell.outputs[-1].evalue
-
-
-def test_a_forbidden_shortcut_fails_its_part_and_the_experiments_that_run_it():
-    answer = nbformat.v4.new_code_cell("import torch.nn.functional as F\ndef dropout_layer(X, dropout):\n"
-                                       "    return F.dropout(X, dropout)\n",
-                                       metadata={"nbgrader": {"grade_id": "dropout_layer", "solution": True,
-                                                              "grade": False, "locked": False}})
-    judge = Judge()
-    assert judge.review([answer]) == []
-    cell = graded_cell("test_dropout_keep_rate", [sent("test_dropout_keep_rate", dropout_layer, "hidden")])
-    judge.verdict(cell)
-    assert "不允许" in cell.outputs[-1].evalue
-    experiment = graded_cell("test_dropout_experiment", [])
-    judge.verdict(experiment)
-    assert "这个实验运行你的 dropout_layer" in experiment.outputs[-1].evalue
-
-
-def test_tampering_in_any_cell_is_reported_with_its_line():
-    added = nbformat.v4.new_code_cell("import coursekit.lab.parts as p\np.judge = lambda m: None\n")
-    assert any("你添加的单元格 第 1 行" in line for line in Judge().review([added]))
+def test_the_mask_must_come_from_torchs_generator_and_be_independent(tmp_path, mask, words):
+    source = DROPOUT.replace("(torch.rand(X.shape) > dropout)", mask)
+    # a golden-ratio sequence that goes on from call to call, never touching torch's generator
+    source = "calls = [0]\ndef next_block(n):\n    calls[0] += n\n    return torch.arange(calls[0] - n, calls[0])\n" + source
+    verdict = judged(tmp_path, {"dropout_layer": source}, ["test_dropout_fresh_masks"])["test_dropout_fresh_masks"]
+    assert verdict == "pass" if words is None else words in verdict, verdict

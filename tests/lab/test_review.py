@@ -1,16 +1,14 @@
-"""coursekit.lab.review: what a student's cell may not do, found from its text alone."""
+"""coursekit.lab.review: what a student's answer cell may not do, found from its text alone."""
 
 from __future__ import annotations
 
 import pytest
 
-from coursekit.lab.review import by_definition, forbidden_by_definition, protected_names, review
-
-PROTECTED = frozenset({"check", "session", "experiments", "torch", "DropoutCNN"})
+from coursekit.lab.review import by_definition, forbidden_by_definition, review, rules_broken
 
 
 def kinds(source: str, **kwargs) -> list[str]:
-    return [f.kind for f in review(source, protected=PROTECTED, **kwargs)]
+    return [f.kind for f in review(source, **kwargs)]
 
 
 # --- honest answers are never flagged: equivalent formulas score like the reference -------------
@@ -64,7 +62,7 @@ def dropout_layer(X, dropout):
 @pytest.mark.parametrize("source, todo", [(HONEST_ACTIVATIONS, "activations"), (HONEST_DROPOUT, "dropout_layer"),
                                           ("def l2_penalty(w):\n    return torch.norm(w) ** 2 / 2\n", "l2_penalty")])
 def test_honest_answers_are_not_flagged(source, todo):
-    assert review(source, todo=todo, protected=PROTECTED) == []
+    assert review(source, todo=todo) == []
 
 
 def test_a_cell_that_is_not_python_is_left_to_fail_when_it_runs():
@@ -112,13 +110,11 @@ def test_rules_apply_to_their_own_todo_only():
 
 @pytest.mark.parametrize("code", [
     "import coursekit.lab.parts", "from coursekit.lab import checks", "import gc", "import ctypes", "import builtins",
-    "import importlib", "import inspect", "from IPython.display import display", "import pickle",
+    "import importlib", "import inspect", "import pickle", "g = getattr\ng(torch, 'exp')",
     "check.__globals__['judge'] = None", "f.__code__ = g.__code__", "x = eval('1')", "exec('pass')",
     "getattr(torch, name)", "vars()['check'] = 1", "globals()", "import sys\nsys.modules['coursekit']",
     "import sys\nsys._getframe(1).f_locals", "torch.allclose = lambda *a: True", "torch.Tensor.__eq__ = None",
-    "get_ipython().events.register('post_run_cell', print)", "%timeit 1", "!ls", "check = print",
-    "session.device = 'cpu'", "def f():\n    global check\n    check = 1", "display({'a': 1}, raw=True)",
-    "torch.load('x.pt')", "from torch.utils.cpp_extension import load_inline", "import torch as check",
+    "session.device = 'cpu'", "torch.load('x.pt')", "from torch.utils.cpp_extension import load_inline",
 ])
 def test_reaching_into_the_grader_is_tampering(code):
     assert "tampering" in kinds(code, todo="activations"), code
@@ -129,10 +125,12 @@ def test_reimporting_what_the_notebook_imported_is_not_tampering():
                  todo="network") == []
 
 
-def test_a_cell_of_the_students_own_is_reviewed_for_tampering_only():
-    """It is not run while grading: exploring there (display, rebinding names, shortcuts) costs nothing."""
-    assert kinds("display(torch.relu(x))\ncheck = 3\nprint(F.dropout(x, 0.5))\n", answer=False) == []
-    assert kinds("import coursekit.lab.parts\n", answer=False) == ["tampering"]
+def test_tampering_counts_for_every_name_of_its_todo():
+    """However the cell binds the graded names (``MyTanh = MyReLU``), reaching past them costs them all."""
+    source = "import sys\nclass MyReLU:\n    pass\nMySigmoid = MyTanh = MyReLU\nsys.modules['x'] = 1\n"
+    forbidden, tampering = rules_broken(source, "activations", frozenset({"MyReLU", "MySigmoid", "MyTanh"}))
+    assert forbidden == {} and set(tampering) >= {"MyReLU", "MySigmoid", "MyTanh"}
+    assert "sys.modules" in tampering["MyTanh"]
 
 
 def test_each_finding_names_its_line_and_code():
@@ -141,21 +139,15 @@ def test_each_finding_names_its_line_and_code():
     assert "第 2 行`torch.rand = None`" in found[0].describe()
 
 
-def test_protected_names_are_what_graded_cells_read_but_the_student_defines_not():
-    graded = ['"""doc"""\ncheck("test_relu", MyReLU)\n', "runs = experiments.run(Network, session.device)\ncheck('x', runs)\n"]
-    assert protected_names(graded, frozenset({"MyReLU", "Network"})) == {"check", "experiments", "session"}
-
-
 @pytest.mark.parametrize("code", [
-    "import threading", "import signal", "from concurrent.futures import ThreadPoolExecutor",
     "class T(torch.Tensor):\n    def __torch_function__(cls, func, types, args=(), kwargs=None):\n        pass",
     "class K:\n    def __del__(self):\n        pass", "torch.nn.modules.module.register_module_forward_hook(print)",
-    "import torch.library", "from operator import attrgetter", "print(wd_runs)",
+    "import torch.library", "from operator import attrgetter",
 ])
-def test_code_that_would_run_inside_the_measuring_code_or_beside_it_is_tampering(code):
-    """Threads, signal handlers, tensor subclasses, global hooks and reading the experiments' results
-    could change what the grader measures after the student's cell has run."""
-    assert "tampering" in kinds(code, todo="network", results=frozenset({"wd_runs", "vanishing"})), code
+def test_code_that_would_run_inside_the_workers_serving_code_is_tampering(code):
+    """Tensor subclasses, finalizers and global hooks would run the student's code inside the worker's
+    own code (its records of forbidden calls) rather than as an answer."""
+    assert "tampering" in kinds(code, todo="network"), code
 
 
 def test_a_star_import_hides_a_shortcut_and_is_forbidden_where_there_are_rules():
