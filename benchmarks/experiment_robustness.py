@@ -1,11 +1,12 @@
 """How robust are the hidden experiment checks? Pass counts over many seeds.
 
-For each seed, the instructor notebook is replayed (the exact code the autograder runs, see
-coursekit.authoring.replay) with the reference solution, and with one typical wrong answer per
-experiment. A good check passes for the reference on every seed and fails for the wrong answer on
-every seed. At the grading scale this is what makes the marks trustworthy; at the cpu and full
-scales it is what makes the notebook's text true for the student who runs them (the same criteria,
-stated next to each experiment).
+For each seed, the experiment is run with the reference solution, and with one typical wrong answer
+per experiment. A good check passes for the reference on every seed and fails for the wrong answer on
+every seed. At ``--profile grading`` it is run as the grader runs it (coursekit.grading.measure: the
+experiment in this process, the student's functions answered by grading workers, dropout masks seeded
+from a secret, here one per seed): that is what makes the marks trustworthy. At the cpu and full
+scales the instructor notebook is replayed (coursekit.authoring.replay): that is what makes the
+notebook's text true for the student who runs them (the same criteria, stated next to each experiment).
 
     python benchmarks/experiment_robustness.py [--profile grading] [--seeds 20] [--wrong-seeds 5] [--check ...]
     python benchmarks/experiment_robustness.py --profile cpu --seeds 5 --wrong-seeds 0
@@ -30,6 +31,46 @@ UNCHECKED = frozenset({"run_weight_decay_concise", "run_dropout_concise"})
 
 
 def run_check(check: str, seed: int, profile: str, edits=None) -> bool:
+    """Whether the check passed for `seed` (as the grader runs it at the grading profile)."""
+    if profile == "grading":
+        return judged(check, seed, edits or {})
+    return replayed(check, seed, profile, edits)
+
+
+def judged(check: str, seed: int, edits) -> bool:
+    """The experiment as the grader runs it: in this process, with the answers in a grading worker."""
+    import dataclasses
+
+    import nbformat
+
+    from coursekit.authoring.replay import solution_text
+    from coursekit.config import load_config
+    from coursekit.grading import measure
+    from coursekit.grading.workers import Workers
+    from coursekit.lab import parts
+    from coursekit.lab.data import load_mnist
+    from coursekit.lab.spec import PARTS, WORKERS, worker_of
+    nb = nbformat.read(SOURCE, as_version=4)
+    sources = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+    group = WORKERS[worker_of(PARTS[check])]
+    cells = [("setup", sources["setup"])] + [(gid, edits.get(gid, str)(solution_text(sources[gid])))
+                                              for gid in group.answers]
+    config = load_config()
+    profile = dataclasses.replace(config.profiles["grading"], seed=seed)
+    if not hasattr(judged, "data"):
+        judged.data = (load_mnist(train=True, root=config.data_root), load_mnist(train=False, root=config.data_root))
+    workers = Workers(None)
+    try:
+        result = measure.run_experiment(check, workers.start(check, cells), profile, judged.data,
+                                        f"robustness {seed}".encode())
+    except measure.ExperimentFailed:
+        return False
+    finally:
+        workers.close()
+    return parts.judge(measure.experiment_measurement(check, result)) is None
+
+
+def replayed(check: str, seed: int, profile: str, edits=None) -> bool:
     """Replay up to `check`, skipping the other experiments, and say whether it passed."""
     skip = frozenset(EXPERIMENT_CELLS[other] for other in CHECKS if other != check) | UNCHECKED
     return replay(SOURCE, seed=seed, edits=edits, stop_after=check, skip=skip, profile=profile)[check].passed

@@ -32,6 +32,19 @@ def coursekit(config_path: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=config_path.parent, env=env, capture_output=True, text=True)
 
 
+#: The grader's secret of the scratch classes that grade the same submission and compare the results
+#: (each course otherwise draws its own at its first grading, and so its own hidden cases).
+SHARED_SECRET = "5ec7e7" * 10 + "ab12"
+
+
+def share_secret(config_path: Path) -> None:
+    """Give a scratch course the shared grading secret (coursekit.grading.secret)."""
+    from coursekit.grading.secret import FILE_NAME
+    path = config_path.parent / FILE_NAME
+    path.write_text(SHARED_SECRET + "\n")
+    path.chmod(0o600)
+
+
 def feedback_text(config, student: str) -> str:
     """The text of a student's feedback page (what they read, without the HTML)."""
     from bs4 import BeautifulSoup
@@ -55,6 +68,7 @@ def graded_course(tmp_path_factory) -> Path:
     day after the due date) and `broken` (a file that is not JSON).
     """
     config_path = copy_course(ROOT, tmp_path_factory.mktemp("graded-course"), with_release=False)
+    share_secret(config_path)
     for step in ("setup-data", "build", "samples"):
         run_step(config_path, step)
     config = load_config(config_path)

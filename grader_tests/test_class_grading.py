@@ -25,7 +25,7 @@ from coursekit.grading.gradetable import grade_rows
 from coursekit.grading.nbgrader_settings import open_gradebook
 from coursekit.authoring.release import copy_course
 from coursekit.authoring.samples import GOLDEN_SAMPLES, write_samples
-from grader_tests.conftest import ROOT, coursekit, feedback_text, mirror_path, run_step
+from grader_tests.conftest import ROOT, coursekit, feedback_text, mirror_path, run_step, share_secret
 
 STUDENTS = ("blank", "partial", "reference")
 TIMESTAMP = "2026-12-01 00:00:00.000000 UTC"
@@ -40,6 +40,7 @@ def scores(config_path: Path, students=STUDENTS) -> dict[str, dict[str, float]]:
 def make_class(tmp_path: Path, db_url: str | None = None) -> Path:
     """A scratch course with the four STUDENTS' submissions, built and ready to grade."""
     config_path = copy_course(ROOT, tmp_path, with_release=False)
+    share_secret(config_path)  # the same hidden cases as the golden class: the same submission, the same text
     if db_url:
         text = config_path.read_text(encoding="utf-8")
         config_path.write_text(text.replace('db_url = "sqlite:///gradebook.db"', f'db_url = "{db_url}"'),

@@ -167,7 +167,7 @@ def graded_text(course: Path, student: str) -> str:
 
 
 @pytest.mark.parametrize("student, words", [
-    ("added_helper", "定义在你自己添加的单元格里"),
+    ("added_helper", "helper 没有定义在答案单元格 activations 里"),
     ("golden_mask", "torch.manual_seed 相同时"),
     ("kill_all", "评分进程停止了响应"),
     ("alias_builtin", "动态查找属性"),

@@ -260,12 +260,14 @@ class GuardedExecute(Execute):
             cell.outputs.append(error_output("OutputTimeout", "这个单元格的输出没有按时到达评分程序。"))
             if not self._responsive():
                 self._stopped = f"第 {index + 1} 个单元格的输出中断后内核仍无响应（可能是无限循环）。"
+                cell.outputs.append(note_output(f"{self._stopped}之后的单元格不再运行（计分单元格照常评分）。"))
             return cell, resources
         if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
             cell.outputs.append(note_output(f"这个单元格运行超过 {self.timeout} 秒，已被中断。"))
             if not self._responsive():
                 self._stopped = (f"第 {index + 1} 个单元格运行超过 {self.timeout} 秒，中断后内核仍无响应"
                                  f"（可能是无限循环）。")
+                cell.outputs.append(note_output(f"{self._stopped}之后的单元格不再运行（计分单元格照常评分）。"))
         return cell, resources
 
     def _death_reason(self) -> str:

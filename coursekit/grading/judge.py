@@ -7,6 +7,8 @@ in place of running each graded cell.
 
 from __future__ import annotations
 
+import ast
+
 from nbformat import NotebookNode
 
 from coursekit.grading.cells import NOTE_PREFIX, error_output, grade_id, is_answer, is_trusted
@@ -29,7 +31,6 @@ class Judge:
         self._reaching: dict[str, str] = {}        # definition -> how its cell reaches past its own objects
         self._verdicts: dict[str, bool] = {}       # grade_id -> passed, in notebook order
         self._workers = None                       # coursekit.grading.workers.Workers
-        self._started: dict[str, object] = {}      # worker group -> Worker (or the reason it is missing)
 
     # --- before anything runs -----------------------------------------------------------------
     def review(self, cells: list[NotebookNode]) -> None:
@@ -56,28 +57,38 @@ class Judge:
         self._secret = grading_secret(course_dir)
         self._profile = None
         self._data = None
+        # Every group's worker starts now, each in a thread of its own: their cells run while the kernel
+        # runs the notebook's (a cell that loops until the time limit costs it once, not once per group).
+        from concurrent.futures import ThreadPoolExecutor
+
+        from coursekit.lab.spec import WORKERS
+        self._pool = ThreadPoolExecutor(max_workers=len(WORKERS), thread_name_prefix="coursekit-worker")
+        self._starting = {group: self._pool.submit(self._start_worker, group) for group in WORKERS}
 
     def close(self) -> None:
         if self._workers is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._workers.close()
 
     def handles(self, cell: NotebookNode) -> bool:
         return grade_id(cell) in PARTS
 
-    def _worker(self, group: str):
+    def _start_worker(self, group: str):
+        """The group's worker (or why it is missing): the setup cell, course code, the group's answers."""
         from coursekit.grading.workers import WorkerGone
         from coursekit.lab.spec import WORKERS
-        if group not in self._started:
-            spec = WORKERS[group]
-            cells = [("setup", self._setup)]
-            if spec.reference:
-                cells.append(("reference", spec.reference))
-            cells += [(name, self._answers.get(name, "")) for name in spec.answers]
-            try:
-                self._started[group] = self._workers.start(group, cells)
-            except WorkerGone as gone:
-                self._started[group] = str(gone)
-        return self._started[group]
+        spec = WORKERS[group]
+        cells = [("setup", self._setup)]
+        if spec.reference:
+            cells.append(("reference", spec.reference))
+        cells += [(name, self._answers.get(name, "")) for name in spec.answers]
+        try:
+            return self._workers.start(group, cells)
+        except WorkerGone as gone:
+            return str(gone)
+
+    def _worker(self, group: str):
+        return self._starting[group].result()
 
     def grade(self, cell: NotebookNode) -> None:
         """Form the graded cell's outputs: the experiment's figure and lines, then the verdict."""
@@ -110,11 +121,6 @@ class Judge:
             if rule:
                 return (f"这个实验运行你的 {definition}，而它用了不允许的写法（{rule}），"
                         f"实验结果不算你的，这一项不得分。")
-        failing = [PARTS[r] for r in part.runs if self._verdicts.get(r) is False]
-        if failing:
-            names = "、".join(dict.fromkeys(p.definition for p in failing))
-            return (f"这个实验运行你的 {names}，它没有通过 {'、'.join(p.grade_id for p in failing)}："
-                    f"先改好它，实验才会运行。")
         worker = self._worker(worker_of(part))
         if isinstance(worker, str):
             return f"{part.title}没有评完：{worker}。"
@@ -123,34 +129,42 @@ class Judge:
                 result = measure.run_experiment(part.grade_id, worker, self._grading_profile(), self._mnist(),
                                                 self._secret)
             except measure.ExperimentFailed as failed:
-                return self._explained(worker, str(failed))
+                return self._explained(worker, self._hinted(part, str(failed)), part)
             outputs += _experiment_outputs(part.kind, result)
             measurement = measure.experiment_measurement(part.grade_id, result)
         else:
             measurement = measure.measure(worker, part.grade_id, self._secret)
         message = parts.judge(measurement, self._secret)
-        return None if message is None else self._explained(worker, message)
+        return None if message is None else self._explained(worker, self._hinted(part, message), part)
 
-    def _explained(self, worker, message: str) -> str:
+    def _hinted(self, part, message: str) -> str:
+        """A failed experiment names the parts it runs that failed too: the place to look first."""
+        failing = [PARTS[r] for r in part.runs if self._verdicts.get(r) is False]
+        if not failing:
+            return message
+        names = "、".join(dict.fromkeys(p.definition for p in failing))
+        return message + f"（这个实验运行你的 {names}，它没有通过 {'、'.join(p.grade_id for p in failing)}：先改好它。）"
+
+    def _explained(self, worker, message: str, part=None) -> str:
         """Say why a name is missing when the student defined it where grading does not run it."""
-        import ast
         import re
+
+        from coursekit.lab.parts import defined_elsewhere_message
+        from coursekit.lab.review import _bound_names, python_source
         broken = [c for c in worker.cells if c.get("error")]
         if broken and broken[0]["name"] in self._answers:
             message += f"（评分时答案单元格 {broken[0]['name']} 运行出错：{broken[0]['error'][:200]}）"
         found = re.search(r"NameError: name '(\w+)' is not defined", message)
-        if found:
+        if found and part is not None:
             name = found.group(1)
-            for source in self._added:
+            elsewhere = [*self._added, *(src for gid, src in self._answers.items() if gid != part.todo)]
+            for source in elsewhere:
                 try:
-                    tree = ast.parse(source)
+                    tree = ast.parse(python_source(source))
                 except SyntaxError:
                     continue
-                defined = {getattr(n, "name", None) for n in ast.walk(tree)} | \
-                    {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
-                if name in defined:
-                    return (message + f" {name} 定义在你自己添加的单元格里，评分时不运行那些单元格："
-                            f"把 {name} 的定义移到用到它的答案单元格里。")
+                if name in _bound_names(tree):
+                    return f"{message} {defined_elsewhere_message(name, part.todo)}"
         return message
 
     def _grading_profile(self):

@@ -17,12 +17,14 @@ import atexit
 import contextlib
 import json
 import os
+import queue
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,38 @@ class Worker:
             stop()
 
 
+class _Spawner:
+    """Starts this process's children from one thread that lives as long as the process.
+
+    A child that asks to die with its parent (bubblewrap's ``--die-with-parent``, the zygote) is bound
+    by Linux to the *thread* that started it, and nbclient runs cells in threads that come and go."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def run(self, function, *args, **kwargs):
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="coursekit-spawner", daemon=True)
+                self._thread.start()
+        future: Future = Future()
+        self._queue.put((future, function, args, kwargs))
+        return future.result()
+
+    def _loop(self) -> None:
+        while True:
+            future, function, args, kwargs = self._queue.get()
+            try:
+                future.set_result(function(*args, **kwargs))
+            except BaseException as err:  # handed to the caller, which raises it
+                future.set_exception(err)
+
+
+SPAWNER = _Spawner()
+
+
 class _LocalZygote:
     """This process's own zygote, for workers without the sandbox (started once, on first use)."""
 
@@ -81,12 +115,15 @@ class _LocalZygote:
     @classmethod
     def socket(cls) -> str:
         with cls._lock:
+            if cls._instance is not None and cls._instance._process.poll() is not None:
+                cls._instance.close()
+                cls._instance = None
             if cls._instance is None:
                 from coursekit.grading.zygote import Zygote
                 # One thread, as the grading kernels compute (a zygote with threads may not fork).
                 threads = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
                 env = {**os.environ, **threads, "COURSE_THREADS": "1", "MPLBACKEND": "Agg"}
-                cls._instance = Zygote(env)
+                cls._instance = SPAWNER.run(Zygote, env)
                 atexit.register(cls._instance.close)
             path = cls._instance.socket
         deadline = time.monotonic() + CALL_TIMEOUT
@@ -103,6 +140,7 @@ class Workers:
     def __init__(self, settings: dict[str, Any] | None, cell_timeout: float = 0) -> None:
         self.settings, self.cell_timeout = settings, cell_timeout
         self._started: list[Worker] = []
+        self._lock = threading.Lock()
 
     def start(self, name: str, cells: list[tuple[str, str]]) -> Worker:
         """A worker that has run ``cells`` (name, source), in order. Raises WorkerGone when none starts."""
@@ -115,16 +153,18 @@ class Workers:
         finally:
             theirs.close()
         worker = Worker(name, Channel(ours), stop, diagnose)
-        self._started.append(worker)
+        with self._lock:
+            self._started.append(worker)
         limit = (self.cell_timeout or CALL_TIMEOUT) * len(cells) + CALL_TIMEOUT
         worker.cells = worker.ask("run", timeout=limit, cells=[list(c) for c in cells],
                                   cell_timeout=self.cell_timeout)["cells"]
         return worker
 
     def close(self) -> None:
-        for worker in self._started:
+        with self._lock:
+            started, self._started = self._started, []
+        for worker in started:
             worker.close()
-        self._started.clear()
 
     # --- processes ---------------------------------------------------------------------------
     def _spawn(self, name: str, end: socket.socket):
@@ -144,9 +184,9 @@ class Workers:
         spec_path.write_text(json.dumps(asdict(spec)))
         workdir = spec.workdir or str(private)
         read, write = os.pipe()
-        anchor = subprocess.Popen([*zygote._with_info_fd(sandbox.sandbox_prefix(spec, workdir), write),
-                                   "sleep", "infinity"], pass_fds=[write], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        anchor = SPAWNER.run(subprocess.Popen, [*zygote._with_info_fd(sandbox.sandbox_prefix(spec, workdir), write),
+                                                "sleep", "infinity"], pass_fds=[write], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(write)
 
         def stop() -> None:
@@ -168,9 +208,10 @@ class Workers:
             # in the same kind of sandbox instead (slower to start, as confined).
             anchor.kill()
             anchor.wait()
-            process = subprocess.Popen([*sandbox.sandbox_prefix(spec, workdir), sys.executable, "-m",
-                                        "coursekit.lab.serve", "0"], stdin=end.fileno(), stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, preexec_fn=lambda: sandbox.confine(spec))
+            process = SPAWNER.run(subprocess.Popen, [*sandbox.sandbox_prefix(spec, workdir), sys.executable, "-m",
+                                                     "coursekit.lab.serve", "0"], stdin=end.fileno(),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  preexec_fn=lambda: sandbox.confine(spec))
 
             def stop() -> None:  # noqa: F811 -- the fresh interpreter's own
                 process.kill()

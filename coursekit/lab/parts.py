@@ -499,8 +499,8 @@ def _judge_dropout(part: Part, data: dict[str, Any], which: str, secret: bytes |
         if not torch.equal(p1, torch.zeros_like(X)):
             _fail(f"dropout_layer(X, 1.0) 应返回全 0 张量，得到 {short(p1)}。")
         got = _dropout_output("dropout_layer(tensor(2.), 0.5)", data["scalar"], scalar)
-        if got.item() not in (0.0, 4.0):
-            _fail(f"dropout_layer(tensor(2.), 0.5) 应返回 0 维张量 0 或 4，得到 {short(got)}。")
+        if not got.item() >= 0:  # 0 when dropped; the scaling of what is kept has a part of its own
+            _fail(f"dropout_layer(tensor(2.), 0.5) 应返回 0 维张量（丢弃时为 0，保留时为放大后的正数），得到 {short(got)}。")
         for bad, raised in data["errors"].items():
             if raised != "ValueError":
                 _fail(f"dropout_layer(X, {bad}) 应抛出 ValueError（dropout 必须在 [0, 1] 内），实际：{raised}。")
@@ -634,5 +634,52 @@ def review_definition(grade_id: str, subject: Any) -> str | None:
     for function in functions:
         source = "".join(linecache.getlines(function.__code__.co_filename))
         if source:
-            return rule_message(part, *rules_broken(source, part.todo, definitions))
+            return rule_message(part, *rules_broken(source, part.todo, definitions)) or \
+                _defined_elsewhere(part, functions, source)
+    return None
+
+
+def defined_elsewhere_message(name: str, todo: str) -> str:
+    """A name an answer uses but its own cell does not define (the grader does not run that cell)."""
+    return (f"{name} 没有定义在答案单元格 {todo} 里：评分时这个任务只运行它自己的答案单元格和课程的单元格，"
+            f"你自己添加的单元格不运行。把 {name} 的定义移到答案单元格 {todo} 里。")
+
+
+def _defined_elsewhere(part: Part, functions: list[Any], source: str) -> str | None:
+    """The visible checks' warning for a graded definition that uses a function, class or value defined
+    in a cell of the student's own: the notebook runs it, grading does not (the same words as the feedback)."""
+    import ast
+    import dis
+    import types
+
+    from coursekit.lab.review import _bound_names, python_source
+    from coursekit.lab.spec import WORKERS, worker_of
+    try:
+        bound = _bound_names(ast.parse(python_source(source)))
+    except SyntaxError:
+        return None
+    group = WORKERS[worker_of(part)]
+    allowed = {p.definition for p in PARTS.values() if p.todo in group.answers} | {"_"}
+    if group.reference:
+        allowed |= {"MyReLU", "MySigmoid", "MyTanh"}
+
+    def codes(code: types.CodeType):
+        yield code
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                yield from codes(const)
+
+    for function in functions:
+        namespace = function.__globals__
+        for code in codes(function.__code__):
+            for instruction in dis.get_instructions(code):
+                name = instruction.argval
+                if instruction.opname not in ("LOAD_GLOBAL", "LOAD_NAME") or name in bound or name in allowed \
+                        or name not in namespace:
+                    continue
+                value = namespace[name]
+                mine = getattr(value, "__module__", None) == "__main__" if callable(value) else \
+                    not isinstance(value, types.ModuleType) and type(value).__module__ in ("builtins", "torch", "numpy")
+                if mine:
+                    return defined_elsewhere_message(name, part.todo)
     return None

@@ -261,8 +261,11 @@ def by_definition(source: str, findings: list[Finding]) -> dict[str, list[Findin
                                            for name in _bound_names(statement)} - set(spans))
         elif not owners:
             statement = next((s for s in tree.body if s.lineno <= finding.line <= (s.end_lineno or s.lineno)), None)
-            bound = _bound_names(statement) if statement is not None else set()
-            owners = [name for name, loaded in uses.items() if loaded & bound]
+            if isinstance(statement, ast.ImportFrom) and any(a.name == "*" for a in statement.names):
+                owners = list(spans)  # `from torch import *`: which names each definition took cannot be told
+            else:
+                bound = _bound_names(statement) if statement is not None else set()
+                owners = [name for name, loaded in uses.items() if loaded & bound]
         for owner in owners:
             result.setdefault(owner, []).append(finding)
     return result

@@ -45,7 +45,7 @@ class _Recorder(TorchFunctionMode):
         self.names, self.calls = names, calls
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "")
+        name = getattr(func, "__name__", "").split(".")[0]  # torch.ops.aten.sigmoid.default: "sigmoid.default"
         if name in self.names:
             self.calls.append(name)
         return func(*args, **(kwargs or {}))

@@ -69,14 +69,14 @@ def test_cells_a_student_added_cost_nothing_and_are_named_when_an_answer_needs_t
     verdicts = judged(tmp_path, {"l2_penalty": "def l2_penalty(w):\n    return half((w * w).sum())\n",
                                  "dropout_layer": DROPOUT}, ["test_l2_penalty", "test_dropout_scaling"], added=added)
     assert verdicts["test_dropout_scaling"] == "pass"
-    assert "half 定义在你自己添加的单元格里" in verdicts["test_l2_penalty"]
+    assert "half 没有定义在答案单元格 l2_penalty 里" in verdicts["test_l2_penalty"]
 
 
-def test_an_experiment_whose_functions_fail_is_not_run(tmp_path):
+def test_an_experiment_that_runs_an_unfinished_function_fails_and_says_where_to_look(tmp_path):
     verdicts = judged(tmp_path, {"l2_penalty": "def l2_penalty(w):\n    raise NotImplementedError()\n"},
                       ["test_l2_penalty", "test_weight_decay"])
     assert "还没有实现" in verdicts["test_l2_penalty"]
-    assert "先改好它" in verdicts["test_weight_decay"]
+    assert "NotImplementedError" in verdicts["test_weight_decay"] and "先改好它" in verdicts["test_weight_decay"]
 
 
 @pytest.mark.parametrize("mask, words", [

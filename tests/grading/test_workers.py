@@ -34,6 +34,10 @@ def test_forbidden_calls_are_seen_however_they_are_reached(workers):
     worker = workers.start("alias", [("setup", SETUP), ("activations", cell)])
     answer = worker.ask("call", target=["MyReLU", "__call__"], args=[torch.randn(3)], record="activations")
     assert answer["calls"] == ["relu"]
+    overload = "class MySigmoid:\n    def __call__(self, x):\n        return torch.ops.aten.sigmoid.default(x)\n"
+    worker = workers.start("overload", [("setup", SETUP), ("activations", overload)])
+    answer = worker.ask("call", target=["MySigmoid", "__call__"], args=[torch.randn(3)], record="activations")
+    assert answer["calls"] == ["sigmoid"]
 
 
 def test_magics_and_display_run_as_in_a_notebook(workers):

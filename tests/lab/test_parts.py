@@ -199,6 +199,18 @@ def test_check_judges_in_the_notebook():
         parts.check("test_l2_penalty", reaching)
 
 
+def test_a_visible_check_names_a_helper_from_a_cell_grading_does_not_run():
+    namespace = notebook_cell("def helper(x):\n    return (x > 0).to(x.dtype)\nEPS = 0.0\n", "<cell-added>")
+    linecache.cache["<cell-acts>"] = (1, None, ["x"], "<cell-acts>")
+    source = "def l2_penalty(w):\n    return (w * w).sum() / 2 + EPS\n"
+    linecache.cache["<cell-l2-eps>"] = (len(source), None, source.splitlines(True), "<cell-l2-eps>")
+    exec(compile(source, "<cell-l2-eps>", "exec"), namespace)  # noqa: S102 -- the answer cell, same namespace
+    with pytest.raises(CheckFailed, match="EPS 没有定义在答案单元格 l2_penalty 里"):
+        parts.check("test_l2_penalty", namespace["l2_penalty"])
+    own = notebook_cell("EPS = 0.0\ndef l2_penalty(w):\n    return (w * w).sum() / 2 + EPS\n", "<cell-l2-own>")
+    parts.check("test_l2_penalty", own["l2_penalty"])
+
+
 def test_dead_unit_fraction_may_return_a_numpy_float():
     import numpy as np
     answer = lambda H: np.float64((H == 0).all(dim=0).double().mean().item())  # noqa: E731

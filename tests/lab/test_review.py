@@ -159,3 +159,8 @@ def test_attributes_of_the_students_own_objects_are_theirs():
     source = ("class MySigmoid:\n    def sigmoid_part(self, x):\n        return x\n"
               "class MyTanh:\n    def __call__(self, x):\n        s = MySigmoid()\n        return s.sigmoid_part(x)\n")
     assert review(source, todo="activations") == []
+
+
+def test_a_star_import_counts_for_every_definition_of_its_cell():
+    source = "from torch import *\nclass MyReLU:\n    def __call__(self, x):\n        return relu(x)\n"
+    assert "MyReLU" in forbidden_by_definition(source, "activations")
