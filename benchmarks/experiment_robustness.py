@@ -40,6 +40,9 @@ def run_check(check: str, seed: int, profile: str, edits=None) -> bool:
 def judged(check: str, seed: int, edits) -> bool:
     """The experiment as the grader runs it: in this process, with the answers in a grading worker."""
     import dataclasses
+    import os
+
+    os.environ["NBGRADER_EXECUTION"] = "autograde"  # as nbgrader sets it in the grading process: no progress bars
 
     import nbformat
 
