@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from coursekit.lab.wire import Channel, WireError
+from coursekit.lab.wire import Channel, WireError, WireTimeout
 
 #: Seconds one call may take (a network's forward pass on a batch, a cell's whole run: ``run``).
 CALL_TIMEOUT = 60.0
@@ -45,6 +45,7 @@ class Worker:
     def __init__(self, name: str, channel: Channel, stop, diagnose=None) -> None:
         self.name, self.channel, self._stop, self._diagnose = name, channel, stop, diagnose
         self.gone: str | None = None
+        self.broke = False  # the connection broke (not a time limit, not the memory limit)
         self.cells: list[dict[str, Any]] = []
 
     def ask(self, op: str, timeout: float = CALL_TIMEOUT, **args: Any) -> dict[str, Any]:
@@ -55,6 +56,7 @@ class Worker:
             answer = self.channel.receive(timeout)
         except WireError as err:
             why = self._diagnose() if self._diagnose is not None else None
+            self.broke = why is None and not isinstance(err, WireTimeout)
             self.gone = f"评分进程停止了响应（{why or err}）"
             self.close()
             raise WorkerGone(self.gone) from None
@@ -143,7 +145,22 @@ class Workers:
         self._lock = threading.Lock()
 
     def start(self, name: str, cells: list[tuple[str, str]]) -> Worker:
-        """A worker that has run ``cells`` (name, source), in order. Raises WorkerGone when none starts."""
+        """A worker that has run ``cells`` (name, source), in order. Raises WorkerGone when none starts.
+
+        A worker whose connection breaks while it runs its cells is started once more, afresh: the
+        cells are the same, so a cell that kills its own worker fails again and says so, while a
+        worker lost for any other reason costs nothing. (Not after the cell time limit or the memory
+        limit: those are the cells' own.)"""
+        worker = self._started_worker(name, cells)
+        if worker.gone and worker.broke:
+            print(f"[coursekit] grading worker {name}: {worker.gone} while running its cells; started again",
+                  file=sys.stderr, flush=True)
+            worker = self._started_worker(name, cells)
+        if worker.gone:
+            raise WorkerGone(worker.gone)
+        return worker
+
+    def _started_worker(self, name: str, cells: list[tuple[str, str]]) -> Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             stop, diagnose = self._spawn(name, theirs)
@@ -156,8 +173,11 @@ class Workers:
         with self._lock:
             self._started.append(worker)
         limit = (self.cell_timeout or CALL_TIMEOUT) * len(cells) + CALL_TIMEOUT
-        worker.cells = worker.ask("run", timeout=limit, cells=[list(c) for c in cells],
-                                  cell_timeout=self.cell_timeout)["cells"]
+        try:
+            worker.cells = worker.ask("run", timeout=limit, cells=[list(c) for c in cells],
+                                      cell_timeout=self.cell_timeout)["cells"]
+        except WorkerGone:
+            pass  # worker.gone says why
         return worker
 
     def close(self) -> None:
@@ -209,7 +229,8 @@ class Workers:
             anchor.kill()
             anchor.wait()
             process = SPAWNER.run(subprocess.Popen, [*sandbox.sandbox_prefix(spec, workdir), sys.executable, "-m",
-                                                     "coursekit.lab.serve", "0"], stdin=end.fileno(),
+                                                     "coursekit.lab.serve", str(end.fileno())],
+                                  pass_fds=[end.fileno()], stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   preexec_fn=lambda: sandbox.confine(spec))
 

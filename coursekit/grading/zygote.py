@@ -229,18 +229,28 @@ def _become_kernel(spec: Any, request: dict[str, Any], fds: list[int]) -> None:
     os._exit(code)
 
 
+#: The file descriptor of a grading worker's connection to the grader (0, 1 and 2 are its standard streams).
+WORKER_FD = 3
+
+
 def _become_worker(spec: Any, request: dict[str, Any], fds: list[int]) -> None:
     """A grading worker (:mod:`coursekit.lab.serve`): its connection to the grader is the first of
-    the three descriptors. In a sandbox it drops every privilege and takes the sandbox's environment,
-    as a kernel does; without one (``[sandbox] enabled = false``) it keeps the zygote's."""
+    the three descriptors, the other two its stdout and stderr. The connection is not its stdin
+    (``/dev/null``): a cell that reads or closes ``sys.stdin`` cannot touch it. In a sandbox it drops
+    every privilege and takes the sandbox's environment, as a kernel does; without one
+    (``[sandbox] enabled = false``) it keeps the zygote's."""
     code = 1
     try:
         libc = _libc()
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         os.setsid()
-        for source, target in zip(fds, (0, 1, 2)):
-            os.dup2(source, target)
-        os.closerange(3, _max_fd())
+        connection, stdout, stderr = fds
+        os.dup2(connection, WORKER_FD)
+        os.dup2(stdout, 1)
+        os.dup2(stderr, 2)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.closerange(WORKER_FD + 1, _max_fd())
         if spec is not None:
             _drop_privileges(libc)
             os.chdir(spec.workdir or request["cwd"])
@@ -248,7 +258,7 @@ def _become_worker(spec: Any, request: dict[str, Any], fds: list[int]) -> None:
             os.environ.update(spec.env)
         _forget_zygote_paths()
         from coursekit.lab import serve
-        serve.main(0)
+        serve.main(WORKER_FD)
         code = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)

@@ -125,7 +125,9 @@ class Worker:
             with _time_limit(cell_timeout):
                 outcome = self.shell.run_cell(source, store_history=False, silent=True)
             err = outcome.error_before_exec or outcome.error_in_exec
-            results.append({"name": name, **(_error(err) if err is not None else {})})
+            error = _error(err) if err is not None else {}
+            error.pop("name", None)  # a NameError's missing name is in its message; "name" is the cell's
+            results.append({**error, "name": name})
         return {"cells": results}
 
     # --- calls ------------------------------------------------------------------------------

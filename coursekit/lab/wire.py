@@ -31,6 +31,10 @@ class WireError(ValueError):
     """A message that is not one (or a connection that ended or broke)."""
 
 
+class WireTimeout(WireError):
+    """No message within the time allowed."""
+
+
 def encode(message: Any) -> bytes:
     buffers: list[bytes] = []
 
@@ -124,7 +128,7 @@ class Channel:
                 raise WireError(f"a message of {size} bytes is larger than {MAX_FRAME}")
             return decode(self._exactly(size))
         except TimeoutError:
-            raise WireError(f"no answer within {timeout:g} s") from None
+            raise WireTimeout(f"no answer within {timeout:g} s") from None
         except OSError as err:
             raise WireError(f"the connection broke ({err})") from None
 

@@ -45,9 +45,40 @@ def test_magics_and_display_run_as_in_a_notebook(workers):
     assert worker.cells[1] == {"name": "a"}
 
 
-def test_a_worker_that_kills_itself_is_reported(workers):
+def test_a_worker_that_kills_itself_is_reported(workers, tmp_path):
+    runs = tmp_path / "runs"
+    cell = f"open({str(runs)!r}, 'a').write('x')\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
     with pytest.raises(WorkerGone, match="停止了响应"):
-        workers.start("dies", [("a", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")])
+        workers.start("dies", [("a", cell)])
+    assert runs.read_text() == "xx"  # started once more, afresh, and the cell killed it again
+
+
+def test_a_worker_lost_once_while_it_starts_costs_nothing(workers, tmp_path):
+    marker = tmp_path / "lost-once"
+    cell = (f"import os, pathlib\nif not pathlib.Path({str(marker)!r}).exists():\n"
+            f"    pathlib.Path({str(marker)!r}).touch()\n    os._exit(1)\ndef one(x):\n    return x + 1\n")
+    worker = workers.start("flaky", [("setup", SETUP), ("a", cell)])
+    assert torch.equal(worker.ask("call", target=["one"], args=[torch.zeros(1)])["value"], torch.ones(1))
+
+
+def test_a_cell_interrupted_at_the_time_limit_runs_once_and_names_itself(tmp_path):
+    runs = tmp_path / "runs"
+    pool = Workers(None, cell_timeout=0.5)
+    try:
+        cell = f"open({str(runs)!r}, 'a').write('x')\nwhile True:\n    try:\n        pass\n    except BaseException:\n        pass\n"
+        worker = pool.start("stuck", [("a", cell), ("b", "undefined_name\n")])
+    finally:
+        pool.close()
+    assert runs.read_text() == "x"
+    assert worker.cells[0]["name"] == "a" and "CellTimeout" in worker.cells[0]["error"]
+    assert worker.cells[1]["name"] == "b" and "NameError" in worker.cells[1]["error"]
+
+
+def test_stdin_is_not_the_connection(workers):
+    cell = "import sys\ntry:\n    input()\nexcept EOFError:\n    pass\nsys.stdin.close()\ndef two(x):\n    return 2 * x\n"
+    worker = workers.start("stdin", [("setup", SETUP), ("a", cell)])
+    assert worker.cells[1] == {"name": "a"}
+    assert torch.equal(worker.ask("call", target=["two"], args=[torch.ones(1)])["value"], 2 * torch.ones(1))
 
 
 def test_backward_gives_the_inputs_gradients(workers):
