@@ -108,6 +108,11 @@ class _Spawner:
 SPAWNER = _Spawner()
 
 
+def _spawned(*args, **kwargs) -> subprocess.Popen:
+    """subprocess.Popen, from the spawner's thread."""
+    return SPAWNER.run(subprocess.Popen, *args, **kwargs)
+
+
 class _LocalZygote:
     """This process's own zygote, for workers without the sandbox (started once, on first use)."""
 
@@ -203,47 +208,59 @@ class Workers:
         spec_path = private / "spec.json"
         spec_path.write_text(json.dumps(asdict(spec)))
         workdir = spec.workdir or str(private)
-        read, write = os.pipe()
-        anchor = SPAWNER.run(subprocess.Popen, [*zygote._with_info_fd(sandbox.sandbox_prefix(spec, workdir), write),
-                                                "sleep", "infinity"], pass_fds=[write], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(write)
+        if not spec.zygote:
+            return self._spawn_fresh(end, spec, workdir, private)
+        try:
+            anchor, first = zygote.start_anchor(sandbox.sandbox_prefix(spec, workdir), _spawned,
+                                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL)
+        except zygote.ZygoteUnavailable as err:
+            return self._spawn_fresh(end, spec, workdir, private, why=str(err))
 
         def stop() -> None:
             anchor.kill()
             anchor.wait()
             sandbox.cleanup(private)
 
-        def diagnose() -> str | None:
-            return "超出了内存上限，被评分沙箱终止" if sandbox.memory_limit_hit(private) else None
-
+        request = {"worker": True, "spec": str(spec_path), "anchor": first, "cwd": workdir}
         try:
-            info = zygote._read_info(read)
-            request = {"worker": True, "spec": str(spec_path), "anchor": info["child-pid"], "cwd": workdir}
-            if not spec.zygote:
-                raise RuntimeError("no zygote")
             _ask_zygote(spec.zygote, request, end)
-        except (OSError, ValueError, KeyError, RuntimeError, zygote.ZygoteUnavailable):
-            # No zygote (a Dask worker), or one that cannot fork into the sandbox: a fresh interpreter
-            # in the same kind of sandbox instead (slower to start, as confined).
+        except (OSError, ValueError, KeyError, RuntimeError) as err:
             anchor.kill()
             anchor.wait()
-            process = SPAWNER.run(subprocess.Popen, [*sandbox.sandbox_prefix(spec, workdir), sys.executable, "-m",
-                                                     "coursekit.lab.serve", str(end.fileno())],
-                                  pass_fds=[end.fileno()], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  preexec_fn=lambda: sandbox.confine(spec))
-
-            def stop() -> None:  # noqa: F811 -- the fresh interpreter's own
-                process.kill()
-                process.wait()
-                sandbox.cleanup(private)
+            return self._spawn_fresh(end, spec, workdir, private, why=f"{type(err).__name__}: {err}")
         except BaseException:
             stop()
             raise
-        finally:
-            os.close(read)
-        return stop, diagnose
+        return stop, _diagnosis(private)
+
+    def _spawn_fresh(self, end: socket.socket, spec, workdir: str, private: Path, why: str = ""):
+        """No zygote (a Dask worker), or one that cannot fork into the sandbox: a fresh interpreter in
+        the same kind of sandbox instead (slower to start, as confined; the submission's log says why)."""
+        from coursekit.grading import sandbox
+        if why:
+            print(f"[coursekit] grading worker started without the zygote ({why})", file=sys.stderr, flush=True)
+        process = _spawned([*sandbox.sandbox_prefix(spec, workdir), sys.executable, "-m", "coursekit.lab.serve",
+                            str(end.fileno())], pass_fds=[end.fileno()], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           preexec_fn=lambda: sandbox.confine(spec))
+
+        def stop() -> None:
+            process.kill()
+            process.wait()
+            sandbox.cleanup(private)
+
+        return stop, _diagnosis(private)
+
+
+def _diagnosis(private: Path):
+    """Why a sandboxed worker stopped answering, when its sandbox knows (its memory limit)."""
+    from coursekit.grading import sandbox
+
+    def diagnose() -> str | None:
+        return "超出了内存上限，被评分沙箱终止" if sandbox.memory_limit_hit(private) else None
+
+    return diagnose
 
 
 def _ask_zygote(path: str, request: dict[str, Any], end: socket.socket) -> None:

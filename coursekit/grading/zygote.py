@@ -244,12 +244,11 @@ def _become_worker(spec: Any, request: dict[str, Any], fds: list[int]) -> None:
         libc = _libc()
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         os.setsid()
-        connection, stdout, stderr = fds
-        os.dup2(connection, WORKER_FD)
+        connection, stdout, stderr = fds  # received, so none of them is 0, 1 or 2
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
+        os.dup2(connection, WORKER_FD)  # after the two above: one of them may have been WORKER_FD
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.closerange(WORKER_FD + 1, _max_fd())
         if spec is not None:
             _drop_privileges(libc)
@@ -351,17 +350,13 @@ def launch(spec: Any, connection_file: str, arguments: list[str]) -> int:
     make it (the caller then starts the kernel the ordinary way)."""
     from coursekit.grading import sandbox
     workdir = spec.workdir or os.getcwd()
-    read, write = os.pipe()
-    anchor = subprocess.Popen([*_with_info_fd(sandbox.sandbox_prefix(spec, workdir), write), "sleep", "infinity"],
-                              pass_fds=[write], stdin=subprocess.DEVNULL)
-    os.close(write)
+    anchor, first = start_anchor(sandbox.sandbox_prefix(spec, workdir), subprocess.Popen, stdin=subprocess.DEVNULL)
     client = None
     try:
-        info = _read_info(read)
         client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         client.settimeout(ANSWER_TIMEOUT)
         client.connect(spec.zygote)
-        request = {"spec": str(Path(spec.private) / "spec.json"), "anchor": info["child-pid"],
+        request = {"spec": str(Path(spec.private) / "spec.json"), "anchor": first,
                    "connection": connection_file, "arguments": arguments, "cwd": workdir}
         client.sendmsg([json.dumps(request).encode() + b"\n"],
                        [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
@@ -377,8 +372,6 @@ def launch(spec: Any, connection_file: str, arguments: list[str]) -> int:
         anchor.kill()
         anchor.wait()
         raise ZygoteUnavailable(str(err)) from None
-    finally:
-        os.close(read)
     client.settimeout(None)  # from here on the kernel runs as long as it runs
     try:
         answer = json.loads(lines.readline() or b"{}")
@@ -389,9 +382,44 @@ def launch(spec: Any, connection_file: str, arguments: list[str]) -> int:
     return int(answer.get("exit", 1))
 
 
-def _with_info_fd(prefix: list[str], fd: int) -> list[str]:
-    """bubblewrap's command line with ``--info-fd`` (it writes the sandbox's first process's pid there)."""
-    return [prefix[0], "--info-fd", str(fd), *prefix[1:]]
+def start_anchor(prefix: list[str], popen, **options) -> tuple[subprocess.Popen, int]:
+    """Start a sandbox that holds nothing yet (bubblewrap's command line ``prefix``, run with
+    ``popen``) and return it with the pid of its first process, once the sandbox is built.
+
+    bubblewrap reports that pid (``--info-fd``) before it has mounted the sandbox's file system: a
+    process that joined the namespaces then could find no ``/dev/null``, or the host's files. So
+    the sandbox's command, which bubblewrap runs only when everything is in place, first says so on
+    a pipe of its own, then sleeps until the sandbox is stopped. Raises ZygoteUnavailable, with
+    nothing left running, when bubblewrap ends before that."""
+    info_read, info_write = os.pipe()
+    ready_read, ready_write = os.pipe()
+    command = [prefix[0], "--info-fd", str(info_write), *prefix[1:],
+               "/bin/sh", "-c", f"echo ready >/proc/self/fd/{ready_write}; exec sleep infinity"]  # dash: >&N only for N < 10
+    try:
+        anchor = popen(command, pass_fds=[info_write, ready_write], **options)
+    finally:
+        os.close(info_write)
+        os.close(ready_write)
+    try:
+        first = int(_read_info(info_read)["child-pid"])
+        _read_ready(ready_read)
+    except (OSError, ValueError, KeyError, ZygoteUnavailable) as err:
+        anchor.kill()
+        anchor.wait()
+        raise ZygoteUnavailable(str(err)) from None
+    finally:
+        os.close(info_read)
+        os.close(ready_read)
+    return anchor, first
+
+
+def _read_ready(fd: int) -> None:
+    data = b""
+    while b"ready" not in data:
+        chunk = os.read(fd, 64)
+        if not chunk:
+            raise ZygoteUnavailable("bubblewrap ended before its sandbox was ready")
+        data += chunk
 
 
 def _read_info(fd: int) -> dict[str, Any]:

@@ -184,3 +184,48 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def _anchor_spec(tmp_path: Path) -> sandbox.Spec:
+    private, _ = sandbox.prepare(f"anchor-test-{os.getpid()}-{time.monotonic_ns()}", memory_mb=512, max_processes=16,
+                                 max_file_mb=1, tmp_mb=4, read_only=[], env=kernel_env(), workdir=str(tmp_path))
+    return sandbox.Spec(**json.loads((private / "spec.json").read_text()))
+
+
+def test_an_anchor_is_returned_only_once_its_sandbox_is_built(tmp_path):
+    """bubblewrap names the sandbox's first process before it has mounted anything: a process that
+    joined then found no /dev/null (and could have found the host's files)."""
+    import subprocess
+
+    from coursekit.grading.zygote import start_anchor
+    spec = _anchor_spec(tmp_path)
+    anchor, first = start_anchor(sandbox.sandbox_prefix(spec, str(tmp_path)), subprocess.Popen, stdin=subprocess.DEVNULL)
+    try:
+        root = Path(f"/proc/{first}/root")
+        assert (root / "dev" / "null").exists()
+        assert not (root / ROOT.relative_to("/") / "course.toml").exists()  # the course is not in the sandbox
+        children = Path(f"/proc/{first}/task/{first}/children").read_text().split()
+        assert [Path(f"/proc/{pid}/comm").read_text().strip() for pid in children] == ["sleep"]
+    finally:
+        anchor.kill()
+        anchor.wait()
+        sandbox.cleanup(Path(spec.private))
+
+
+def test_an_anchor_that_cannot_start_leaves_nothing_running(tmp_path):
+    import subprocess
+
+    from coursekit.grading.zygote import ZygoteUnavailable, start_anchor
+    spec = _anchor_spec(tmp_path)
+    started = []
+
+    def popen(*args, **kwargs):
+        started.append(subprocess.Popen(*args, **kwargs))
+        return started[-1]
+
+    prefix = sandbox.sandbox_prefix(spec, str(tmp_path))
+    with pytest.raises(ZygoteUnavailable):
+        start_anchor([*prefix[:-1], "--ro-bind", str(tmp_path / "missing"), "/missing", "--"], popen,
+                     stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert started and started[0].poll() is not None
+    sandbox.cleanup(Path(spec.private))
