@@ -164,6 +164,8 @@ def measure(worker: Worker, grade_id: str, secret: bytes) -> dict[str, Any]:
 def _tensor(answer: dict[str, Any], what: str, like: torch.Size | None = None) -> torch.Tensor:
     value = _value(answer)
     if isinstance(value, dict):
+        if value.get("error") == "NotImplementedError":
+            raise ExperimentFailed(f"实验要调用的 {what} 还没有完成（NotImplementedError）：先实现它，这个实验才能运行")
         if "error" in value:
             raise ExperimentFailed(f"实验调用 {what} 时出错：{value['error']}")
         raise ExperimentFailed(f"实验调用 {what} 时得到的不是张量，而是 {value.get('type', '?')}")

@@ -77,6 +77,7 @@ def test_an_experiment_that_runs_an_unfinished_function_fails_and_says_where_to_
                       ["test_l2_penalty", "test_weight_decay"])
     assert "还没有实现" in verdicts["test_l2_penalty"]
     assert "NotImplementedError" in verdicts["test_weight_decay"] and "先改好它" in verdicts["test_weight_decay"]
+    assert "还没有完成" in verdicts["test_weight_decay"]
 
 
 @pytest.mark.parametrize("mask, words", [
