@@ -41,6 +41,7 @@ LOST = {
                       "test_tanh_derivative", "test_gradient_vanishing", "test_relu_death"],
     # every TODO a stub; the activations cell rewrites the worker's serving code to answer with torch's results
     "stub_hijack": ALL,
+    "send_rewrite": ALL,
 }
 
 
@@ -87,6 +88,32 @@ for mod in list(sys.modules.values()):
 '''
 
 
+# A cell the student added to a blank notebook (the kernel runs it; no rule reads it): the kernel's
+# message sending (reachable from sys.stdout) is wrapped so that every error a cell shows goes out
+# as a pass line instead, and every verdict function check() can reach is made lenient.
+SEND_REWRITE = '''
+import sys
+g = getattr
+try:
+    session = g(sys.stdout, "session")
+    original = g(session, "send")
+    def send(stream, msg_or_type, content=None, *a, **k):
+        if msg_or_type == "error" or (isinstance(content, dict) and content.get("ename")):
+            msg_or_type, content = "stream", {"name": "stdout", "text": "[评分程序] 通过。\\n"}
+        return original(stream, msg_or_type, content, *a, **k)
+    session.send = send
+except AttributeError:
+    pass
+try:
+    f = g(check, "__globals__")
+    for key in list(f):
+        if key.startswith("judge") or key.startswith("_judge"):
+            f[key] = lambda *a, **k: None
+except (NameError, AttributeError):
+    pass
+'''
+
+
 def submissions(ref, blank):
     MODULE_ACTS = cell(ref, "activations").source.replace("class MyReLU:", "class MyReLU(nn.Module):").replace(
         "class MySigmoid:", "class MySigmoid(nn.Module):").replace("class MyTanh:", "class MyTanh(nn.Module):").replace(
@@ -113,6 +140,7 @@ def submissions(ref, blank):
     '''
     return {
         "stub_hijack": variant(blank, activations=HIJACK),
+        "send_rewrite": variant(blank, add_after_setup=SEND_REWRITE),
         "reference": ref,
         "blank": blank,
         "module_acts": variant(ref, activations=MODULE_ACTS),

@@ -8,12 +8,17 @@ in place of running each graded cell.
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from nbformat import NotebookNode
 
 from coursekit.grading.cells import NOTE_PREFIX, error_output, grade_id, is_answer, is_trusted
 from coursekit.lab.spec import PARTS
 
+
+#: The grader's folder (in the course folder) for experiment runs that are the course's alone: the
+#: same for every submission, made once (coursekit.grading.measure.run_experiment).
+CACHE_FOLDER = ".grading-cache"
 
 class Judge:
     """The verdicts of one submission (README, "Where verdicts are formed").
@@ -55,6 +60,7 @@ class Judge:
         self._added = [c.source for c in cells if c.cell_type == "code" and not is_trusted(c) and not is_answer(c)]
         self._workers = Workers(sandbox, cell_timeout)
         self._secret = grading_secret(course_dir)
+        self._cache = Path(course_dir) / CACHE_FOLDER
         self._profile = None
         self._data = None
         # Every group's worker starts now, each in a thread of its own: their cells run while the kernel
@@ -127,7 +133,7 @@ class Judge:
         if part.runs:
             try:
                 result = measure.run_experiment(part.grade_id, worker, self._grading_profile(), self._mnist(),
-                                                self._secret)
+                                                self._secret, cache=self._cache)
             except measure.ExperimentFailed as failed:
                 return self._explained(worker, self._hinted(part, str(failed)), part)
             outputs += _experiment_outputs(part.kind, result)

@@ -92,3 +92,23 @@ def test_the_mask_must_come_from_torchs_generator_and_be_independent(tmp_path, m
     source = "calls = [0]\ndef next_block(n):\n    calls[0] += n\n    return torch.arange(calls[0] - n, calls[0])\n" + source
     verdict = judged(tmp_path, {"dropout_layer": source}, ["test_dropout_fresh_masks"])["test_dropout_fresh_masks"]
     assert verdict == "pass" if words is None else words in verdict, verdict
+
+
+def test_a_run_of_the_course_alone_is_made_once_and_kept(tmp_path):
+    from coursekit.grading.measure import _cached
+    from coursekit.lab.training import History
+    made = []
+
+    def compute():
+        made.append(1)
+        return History(epochs=[1, 2], train_loss=[0.1 + 0.2, 1 / 3], train_acc=[0.5, 0.75], test_loss=[2.0, 1.0],
+                       test_acc=[0.25, 0.5])
+
+    first = _cached(tmp_path, "run", ["settings", 0], compute)
+    again = _cached(tmp_path, "run", ["settings", 0], compute)
+    assert again == first and len(made) == 1  # bit for bit: floats survive the JSON
+    assert _cached(tmp_path, "run", ["settings", 1], compute) == first and len(made) == 2  # another key
+    for kept in tmp_path.glob("run-*.json"):
+        kept.write_text("{not json")
+    assert _cached(tmp_path, "run", ["settings", 0], compute) == first and len(made) == 3  # unreadable: made again
+    assert _cached(None, "run", ["settings", 0], compute) == first and len(made) == 4  # no folder: always made
