@@ -115,7 +115,7 @@ _EXPERIMENTS = {
     },
     "relu_death": {
         "num_layers": _COUNT, "num_hiddens": _COUNT, "num_train": _COUNT, "num_epochs": _COUNT,
-        "batch_size": _COUNT, "lr": _NUM, "num_probe": _COUNT,
+        "batch_size": _COUNT, "lr": _NUM,
     },
     "weight_decay": {
         "num_inputs": _COUNT, "num_train": _COUNT, "num_test": _COUNT, "noise": _NUM,

@@ -142,7 +142,7 @@ GOLDEN_SAMPLES = (
                                               "return torch.tanh(x)")}),
     Sample("forward_skips_first_activation", "Network.forward applies no activation after the input layer",
            edits={"network": replace_once("h = self.activation(self.input_layer(X))", "h = self.input_layer(X)")}),
-    Sample("dead_units_any", "dead_unit_fraction counts a unit as dead when it outputs 0 on any probe image",
+    Sample("dead_units_any", "dead_unit_fraction counts a unit as dead when it outputs 0 on any image",
            edits={"dead_units": replace_once(".all(dim=0)", ".any(dim=0)")}),
     Sample("l2_without_half", "l2_penalty returns the sum of squares without the 1/2",
            edits={"l2_penalty": replace_once("return torch.sum(w.pow(2)) / 2", "return torch.sum(w.pow(2))")}),

@@ -293,8 +293,7 @@ def run_experiment(grade_id: str, worker: Worker, profile: Any, data, secret: by
             lambda *a, **k: RemoteNetwork(worker, *a, **k), train, profile.vanishing, seed=seed, device=device)
     if kind == "death":
         return experiments.run_relu_death(
-            lambda *a, **k: RemoteNetwork(worker, *a, **k), train, test, profile.relu_death, seed=seed,
-            device=device)
+            lambda *a, **k: RemoteNetwork(worker, *a, **k), train, profile.relu_death, seed=seed, device=device)
     if kind == "weight_decay":
         wd = profile.weight_decay
         regression = experiments.synthetic_regression(d=wd["num_inputs"], n_train=wd["num_train"], n_test=wd["num_test"],

@@ -34,6 +34,9 @@ Tensors = tuple[torch.Tensor, torch.Tensor]
 
 # --- 1. gradient vanishing --------------------------------------------------------------
 
+#: Images on which the last hidden layer's spread across images is measured before training.
+SPREAD_IMAGES = 512
+
 def forward_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
     """The Linear layers of a lab `Network` in forward order, named by their attributes:
     ``input_layer``, ``layers[0]``, ..., ``output_layer``.
@@ -60,17 +63,28 @@ class VanishingResult:
     grad_means[act] has shape (steps, layers): the mean |grad| of each weight matrix at
     every training step; layer 0 is the input layer. batch_acc[act] holds the accuracy on
     each training batch (before that step's update); train_acc[act] is the running training
-    accuracy of each epoch.
+    accuracy of each epoch. The forward pass: spread[act] is how much the last hidden layer's
+    output varies across images before training (each unit's standard deviation over the first
+    SPREAD_IMAGES training images, averaged over units): near 0, every image looks the same to the
+    output layer. top_class[act] is the share of the training images that the trained network
+    puts in the class it predicts most often (0.1 for even predictions, 1.0 for one class for all).
     """
 
     layer_names: list[str]
     grad_means: dict[str, torch.Tensor]
     train_acc: dict[str, list[float]]
     batch_acc: dict[str, torch.Tensor]
+    spread: dict[str, float] = field(default_factory=dict)
+    top_class: dict[str, float] = field(default_factory=dict)
 
     def first_layer_mean(self, activation: str) -> float:
         """Mean |grad| of the input layer's weights, averaged over all steps."""
         return float(self.grad_means[activation][:, 0].mean())
+
+    def ratio(self, activation: str, to: str = "sigmoid") -> float:
+        """How many times larger the input layer's mean |grad| is for `activation` than for `to`."""
+        other = self.first_layer_mean(to)
+        return self.first_layer_mean(activation) / other if other > 0 else math.inf
 
     def layer_means(self, activation: str) -> list[float]:
         """Per-layer mean |grad|, averaged over all steps (input layer first)."""
@@ -89,15 +103,14 @@ def run_gradient_vanishing(network_cls: Callable[..., nn.Module], train: Tensors
     difference the experiment is about.
     """
     X, y = train[0][: settings["num_train"]], train[1][: settings["num_train"]]
-    grad_means: dict[str, torch.Tensor] = {}
-    train_acc: dict[str, list[float]] = {}
-    batch_acc: dict[str, torch.Tensor] = {}
-    layer_names: list[str] = []
+    result = VanishingResult([], {}, {}, {})
     loss_fn = nn.CrossEntropyLoss()
     for activation in activations:
         model = network_cls(784, 10, activation, settings["num_layers"], settings["num_hiddens"])
         init_parameters(model, generator(seed), init).to(device)
-        layer_names = [name for name, _ in forward_linears(model)]
+        result.layer_names = [name for name, _ in forward_linears(model)]
+        last_hidden = hidden_outputs(model, flatten(X[:SPREAD_IMAGES]).to(device))[-1]
+        result.spread[activation] = float(last_hidden.std(dim=0).mean())
         steps, correct, accuracies = [], {}, []
         num_epochs = settings["num_epochs"]
         total = num_epochs * batches_per_epoch(len(y), settings["batch_size"])
@@ -111,10 +124,13 @@ def run_gradient_vanishing(network_cls: Callable[..., nn.Module], train: Tensors
             hits = (y_hat.argmax(1) == y_batch).sum()
             correct[epoch] = correct.get(epoch, 0) + hits
             accuracies.append(hits / len(y_batch))
-        grad_means[activation] = torch.stack(steps).cpu()
-        train_acc[activation] = [float(correct[e]) / len(y) for e in sorted(correct)]
-        batch_acc[activation] = torch.stack(accuracies).float().cpu()
-    return VanishingResult(layer_names, grad_means, train_acc, batch_acc)
+        result.grad_means[activation] = torch.stack(steps).cpu()
+        result.train_acc[activation] = [float(correct[e]) / len(y) for e in sorted(correct)]
+        result.batch_acc[activation] = torch.stack(accuracies).float().cpu()
+        with torch.no_grad():
+            predicted = model(flatten(X).to(device)).argmax(1).cpu()
+        result.top_class[activation] = float(torch.bincount(predicted, minlength=10).max()) / len(predicted)
+    return result
 
 
 # --- 2. ReLU death -------------------------------------------------------------------------
@@ -135,9 +151,21 @@ def hidden_outputs(model: nn.Module, X: torch.Tensor) -> list[torch.Tensor]:
     return outputs
 
 
-def dead_fractions(model: nn.Module, probe: torch.Tensor) -> list[float]:
-    """Per hidden layer, the fraction (0..1) of units that output exactly 0 for every probe example."""
-    return [float((h == 0).all(dim=0).float().mean()) for h in hidden_outputs(model, probe)]
+def outputs_zero(h: torch.Tensor) -> torch.Tensor:
+    """Which outputs are exactly 0: the lab's "no response" (ReLU's whole negative region)."""
+    return h == 0
+
+
+def dead_masks(model: nn.Module, images: torch.Tensor,
+               silent: Callable[[torch.Tensor], torch.Tensor] = outputs_zero) -> list[torch.Tensor]:
+    """Per hidden layer, which units give no response (``silent``: exactly 0) for every one of
+    ``images``: one bool per unit."""
+    return [silent(h).all(dim=0) for h in hidden_outputs(model, images)]
+
+
+def dead_fractions(model: nn.Module, images: torch.Tensor) -> list[float]:
+    """Per hidden layer, the fraction (0..1) of units that output exactly 0 for every one of ``images``."""
+    return [float(mask.float().mean()) for mask in dead_masks(model, images)]
 
 
 #: The activation's slope at a unit, from the unit's output h, as a fraction of its largest slope:
@@ -152,7 +180,7 @@ FLAT_SLOPE = 0.01
 
 
 def flat_shares(outputs: Sequence[torch.Tensor], activation: str) -> list[float]:
-    """Per hidden layer, the share (0..1) of (probe image, unit) pairs where the activation is flat.
+    """Per hidden layer, the share (0..1) of (image, unit) pairs where the activation is flat.
 
     Flat means a slope below FLAT_SLOPE of the activation's largest: for ReLU an output of 0, for
     tanh |h| > 0.995 (saturated). Such a unit passes no gradient back for that image. A dead ReLU
@@ -164,14 +192,17 @@ def flat_shares(outputs: Sequence[torch.Tensor], activation: str) -> list[float]
 
 @dataclass
 class DeathResult:
-    """Dead-unit fractions through training.
+    """Dead units through training, counted on the training images themselves.
 
-    steps[act] lists the training steps at which the probe was measured (0 = before
-    training); fractions[act][i] holds one fraction in [0, 1] per hidden layer (h1, h2, ...) at
-    steps[act][i]. final_loss[act] is the last training batch's loss (nan if training diverged).
-    After training: probe_outputs[act] holds each hidden layer's outputs on the probe images
-    (to count dead units with your own function); flat[act] the share of flat (probe image, unit)
-    pairs per hidden layer (:func:`flat_shares`).
+    A unit is dead when it outputs exactly 0 on every training image: then no batch gives its
+    weights a gradient. steps[act] lists the training steps at which the units were counted
+    (0 = before training); fractions[act][i] holds one fraction in [0, 1] per hidden layer (h1,
+    h2, ...) at steps[act][i]. killed[act][k]: units of layer k dead at the end that were alive
+    before training (killed by training); revived[act][k]: units of layer k dead at some count
+    but alive at the end. final_loss[act] is the last training batch's loss (nan if training
+    diverged); lr the learning rate trained with. After training: train_outputs[act] holds each
+    hidden layer's outputs on the training images (to count dead units with your own function);
+    flat[act] the share of flat (image, unit) pairs per hidden layer (:func:`flat_shares`).
     """
 
     steps: dict[str, list[int]]
@@ -179,7 +210,10 @@ class DeathResult:
     final_loss: dict[str, float]
     num_layers: int
     num_hiddens: int = 100
-    probe_outputs: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    lr: float = math.nan
+    killed: dict[str, list[int]] = field(default_factory=dict)
+    revived: dict[str, list[int]] = field(default_factory=dict)
+    train_outputs: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     flat: dict[str, list[float]] = field(default_factory=dict)
 
     @property
@@ -193,27 +227,33 @@ class DeathResult:
         return round(sum(f * self.num_hiddens for f in self.final(activation)))
 
 
-def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, held_out: Tensors,
-                   settings: dict[str, Any], *, seed: int, device: torch.device,
-                   activations: Sequence[str] = ("relu", "tanh"), measurements: int = 16) -> DeathResult:
+def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, settings: dict[str, Any], *, seed: int,
+                   device: torch.device, activations: Sequence[str] = ("relu", "tanh"),
+                   measurements: int = 16, silent: Callable[[torch.Tensor], torch.Tensor] = outputs_zero
+                   ) -> DeathResult:
     """Train with a large learning rate and watch how many hidden units stop responding.
 
-    The probe is the first ``num_probe`` images of `held_out` (the test set): images the
-    network never trains on, at every profile. Networks start from PyTorch's default
-    initialisation (:func:`init_parameters`, scheme "default").
+    Units are counted on the ``num_train`` training images the network trains on: a unit dead on all
+    of them gets no gradient from any batch. Such a unit of h1 stays dead for good (its input, the
+    images, never changes); a dead unit of a deeper layer can come back when the layers before it
+    change. Networks start from PyTorch's default initialisation (:func:`init_parameters`, scheme
+    "default"). ``silent`` says which outputs count as no response (for a LeakyReLU, which never
+    outputs 0, say ``h <= 0``: its negative region).
     """
     n = settings["num_train"]
     X, y = train[0][:n], train[1][:n]
-    probe = flatten(held_out[0][: settings["num_probe"]]).to(device)
+    images = flatten(X).to(device)
     loss_fn = nn.CrossEntropyLoss()
-    result = DeathResult({}, {}, {}, settings["num_layers"] + 1, settings["num_hiddens"])
+    result = DeathResult({}, {}, {}, settings["num_layers"] + 1, settings["num_hiddens"], settings["lr"])
     for activation in activations:
         model = network_cls(784, 10, activation, settings["num_layers"], settings["num_hiddens"])
         init_parameters(model, generator(seed)).to(device)
         num_epochs = settings["num_epochs"]
         total = num_epochs * batches_per_epoch(len(y), settings["batch_size"])
         every = max(1, total // measurements)
-        steps, fractions = [0], [dead_fractions(model, probe)]
+        initial = dead_masks(model, images, silent)
+        ever = [mask.clone() for mask in initial]
+        steps, fractions = [0], [[float(mask.float().mean()) for mask in initial]]
         loss = torch.tensor(math.nan)
         batches = cycle_batches(X, y, settings["batch_size"], num_epochs, generator(seed + 1), device)
         for step, (_, X_batch, y_batch) in enumerate(progress(batches, total=total, desc=f"death/{activation}"), 1):
@@ -221,13 +261,19 @@ def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, held_o
             loss.backward()
             sgd_step(model.parameters(), settings["lr"])
             if step % every == 0 or step == total:
+                masks = dead_masks(model, images, silent)
+                for seen, mask in zip(ever, masks):
+                    seen |= mask
                 steps.append(step)
-                fractions.append(dead_fractions(model, probe))
+                fractions.append([float(mask.float().mean()) for mask in masks])
+        outputs = [h.cpu() for h in hidden_outputs(model, images)]
+        final = [silent(h).all(dim=0) for h in outputs]
         result.steps[activation] = steps
         result.fractions[activation] = fractions
         result.final_loss[activation] = loss.item()
-        outputs = [h.cpu() for h in hidden_outputs(model, probe)]
-        result.probe_outputs[activation] = outputs
+        result.killed[activation] = [int((end & ~start).sum()) for start, end in zip(initial, final)]
+        result.revived[activation] = [int((seen & ~end).sum()) for seen, end in zip(ever, final)]
+        result.train_outputs[activation] = outputs
         if activation in SLOPE_FROM_OUTPUT:
             result.flat[activation] = flat_shares(outputs, activation)
     return result

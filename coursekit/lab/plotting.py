@@ -82,14 +82,14 @@ def running_mean(values: torch.Tensor, window: int) -> torch.Tensor:
 
 def plot_relu_death(result: DeathResult) -> Figure:
     """Dead units per hidden layer (h1, h2, ...) through training, one panel per activation, and
-    the share of flat (probe image, unit) pairs after training (ReLU: output 0; tanh: saturated)."""
+    the share of flat (training image, unit) pairs after training (ReLU: output 0; tanh: saturated)."""
     panels = len(result.fractions) + bool(result.flat)
     fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
     for ax, (act, fractions) in zip(axes[0], result.fractions.items()):
         per_layer = torch.tensor(fractions).T * 100
         for name, curve in zip(result.layer_names, per_layer):
             ax.plot(result.steps[act], curve, marker=".", label=name)
-        ax.set(title=f"{act}: units that output 0 on every probe image", xlabel="training step",
+        ax.set(title=f"{act}: units silent on every training image", xlabel="training step",
                ylabel="dead units (%)", ylim=(-2, 102))
         ax.grid(True, alpha=0.3)
         ax.legend()
@@ -99,7 +99,7 @@ def plot_relu_death(result: DeathResult) -> Figure:
         for i, (act, shares) in enumerate(result.flat.items()):
             ax.bar([k + i * width for k in range(len(shares))], [100 * s for s in shares], width, label=act)
         ax.set_xticks([k + width * (len(result.flat) - 1) / 2 for k in range(result.num_layers)], result.layer_names)
-        ax.set(title="After training: flat activations (slope < 1%)", ylabel="(probe image, unit) pairs (%)",
+        ax.set(title="After training: flat activations (slope < 1%)", ylabel="(training image, unit) pairs (%)",
                ylim=(0, 100))
         ax.grid(True, alpha=0.3, axis="y")
         ax.legend()

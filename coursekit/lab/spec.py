@@ -17,7 +17,7 @@ KEEP_RATE_TOLERANCE = {(128, 256): 0.02, (8, 32, 32): 0.035}
 TOLERANCES = {"float32": (1e-5, 1e-6), "float64": (1e-9, 1e-12)}
 #: The experiments' thresholds (stated in the notebook next to each experiment).
 VANISHING_RATIO = 100        # ReLU's input-layer gradient >= 100 x sigmoid's
-MIN_DEAD_RELU_UNITS = 3      # at the large learning rate, at least 3 ReLU units die
+MIN_KILLED_H1_UNITS = 3      # training at the large learning rate kills >= 3 units of h1 (alive before, then 0 on every training image)
 WEIGHT_DECAY_TEST_GAIN = 0.8  # from w = 0, L2 with the profile's lambda ends at <= 0.8 x the test loss of lambda = 0
 #: |dead_unit_fraction(H) - the true fraction| allowed (a fraction of at most a few hundred units).
 FRACTION_TOLERANCE = 1e-6

@@ -126,17 +126,36 @@ def test_vanishing_and_death_on_real_mnist(data_root):
     assert vanishing.layer_names[0] == "input_layer" and len(vanishing.layer_names) == 8
     assert vanishing.grad_means["relu"].shape == (8, 8)  # 8 steps x 8 weight matrices
     assert vanishing.first_layer_mean("sigmoid") * 100 < vanishing.first_layer_mean("relu")
-    test = load_mnist(train=False, root=data_root)
     death = E.run_relu_death(
-        Network, train, test, {"num_layers": 2, "num_hiddens": 100, "num_train": 2048, "num_epochs": 1, "batch_size": 64,
-                               "lr": 0.6, "num_probe": 512}, seed=0, device=torch.device("cpu"))
-    assert death.steps["relu"][0] == 0 and death.steps["relu"][-1] == 32
-    assert death.final_dead_units("tanh") == 0 and death.final_dead_units("relu") >= 3
+        Network, train, {"num_layers": 2, "num_hiddens": 100, "num_train": 2048, "num_epochs": 1, "batch_size": 32,
+                         "lr": 0.6}, seed=0, device=torch.device("cpu"))
+    assert death.steps["relu"][0] == 0 and death.steps["relu"][-1] == 64
+    assert death.final_dead_units("tanh") == 0 and death.killed["relu"][0] >= 3
     assert death.layer_names == ["h1", "h2", "h3"]
-    assert [h.shape for h in death.probe_outputs["relu"]] == [(512, 100)] * 3
-    assert [(h == 0).all(dim=0).float().mean().item() for h in death.probe_outputs["relu"]] == \
-        pytest.approx(death.final("relu"))
+    outputs = death.train_outputs["relu"]
+    assert [h.shape for h in outputs] == [(2048, 100)] * 3          # counted on the training images
+    assert [(h == 0).all(dim=0).float().mean().item() for h in outputs] == pytest.approx(death.final("relu"))
+    assert death.revived["relu"][0] == 0                            # a unit of h1 dead on every training image stays dead
+    assert all(k <= 100 * f for k, f in zip(death.killed["relu"], death.final("relu")))
     assert set(death.flat) == {"relu", "tanh"} and all(0 <= s <= 1 for s in death.flat["tanh"])
+
+
+def test_a_dead_unit_gives_no_response_on_every_image():
+    """dead_masks: a unit is dead when it is silent on every image; what counts as silent can be chosen."""
+    class Scripted(nn.Module):
+        def __init__(self, *args):
+            super().__init__()
+            self.input_layer, self.layers, self.output_layer = nn.Linear(1, 3), nn.ModuleList(), nn.Linear(3, 2)
+            self.activation = torch.relu
+
+    images = torch.tensor([[1.0], [2.0]])
+    model = Scripted()
+    with torch.no_grad():
+        model.input_layer.weight.copy_(torch.tensor([[1.0], [-1.0], [0.25]]))
+        model.input_layer.bias.zero_()
+    assert [m.tolist() for m in E.dead_masks(model, images)] == [[False, True, False]]
+    assert [m.tolist() for m in E.dead_masks(model, images, silent=lambda h: h <= 0.5)] == [[False, True, True]]
+    assert E.dead_fractions(model, images) == [pytest.approx(1 / 3)]
 
 
 def test_dropout_runs_share_initial_weights_and_batch_order(data_root):

@@ -159,13 +159,14 @@ def test_weight_decay_is_judged_against_the_zero_initialisation_baseline():
     assert "nan" in weight_decay(0.034, float("nan"))
 
 
-def test_relu_death_needs_dead_relu_units_and_no_dead_tanh_unit():
-    def death(relu, tanh):
+def test_relu_death_needs_h1_units_killed_by_training_and_no_dead_tanh_unit():
+    def death(killed_h1, tanh=0, dead_relu=40):
         return parts.judge({"grade_id": "test_relu_death", "cases": "visible",
-                            "data": {"dead_units": {"relu": relu, "tanh": tanh}}})
-    assert death(5, 0) is None
-    assert "至少 3" in death(2, 0)
-    assert "tanh" in death(5, 1)
+                            "data": {"dead_units": {"relu": dead_relu, "tanh": tanh}, "lr": 0.6,
+                                     "killed": {"relu": [killed_h1, 0, 30], "tanh": [0, 0, 0]}}})
+    assert death(5) is None
+    assert "h1 里只有 2 个" in death(2) and "至少 3" in death(2)   # many dead units elsewhere do not count
+    assert "tanh" in death(5, tanh=1)
 
 
 def test_hidden_cases_come_from_the_graders_secret():
