@@ -10,6 +10,9 @@ notebook's text true for the student who runs them (the same criteria, stated ne
 
     python benchmarks/experiment_robustness.py [--profile grading] [--seeds 20] [--wrong-seeds 5] [--check ...]
     python benchmarks/experiment_robustness.py --profile cpu --seeds 5 --wrong-seeds 0
+
+At the grading profile the death check also runs a control: the reference at lr 0.01 must fail it
+(death caused by the large learning rate is what it measures).
     python benchmarks/experiment_robustness.py --profile full --seeds 1 --wrong-seeds 0   # slow on a CPU
 """
 
@@ -30,14 +33,21 @@ CHECKS = list(WRONG)
 UNCHECKED = frozenset({"run_weight_decay_concise", "run_dropout_concise"})
 
 
-def run_check(check: str, seed: int, profile: str, edits=None) -> bool:
-    """Whether the check passed for `seed` (as the grader runs it at the grading profile)."""
+#: A control: the death check must measure death caused by the large learning rate, so the reference
+#: trained at a small one fails it (on at least SMALL_LR_FAILS of 20 seeds). Run at the grading profile.
+SMALL_LR = 0.01
+SMALL_LR_FAILS = 18
+
+
+def run_check(check: str, seed: int, profile: str, edits=None, lr: float | None = None) -> bool:
+    """Whether the check passed for `seed` (as the grader runs it at the grading profile); ``lr``
+    replaces the experiment's learning rate (grading profile only)."""
     if profile == "grading":
-        return judged(check, seed, edits or {})
+        return judged(check, seed, edits or {}, lr)
     return replayed(check, seed, profile, edits)
 
 
-def judged(check: str, seed: int, edits) -> bool:
+def judged(check: str, seed: int, edits, lr: float | None = None) -> bool:
     """The experiment as the grader runs it: in this process, with the answers in a grading worker."""
     import dataclasses
     import os
@@ -60,6 +70,8 @@ def judged(check: str, seed: int, edits) -> bool:
                                               for gid in group.answers]
     config = load_config()
     profile = dataclasses.replace(config.profiles["grading"], seed=seed)
+    if lr is not None:
+        profile = dataclasses.replace(profile, relu_death={**profile.relu_death, "lr": lr})
     if not hasattr(judged, "data"):
         judged.data = (load_mnist(train=True, root=config.data_root), load_mnist(train=False, root=config.data_root))
     workers = Workers(None)
@@ -98,6 +110,12 @@ def main() -> int:
         ok &= passes == args.seeds and caught == args.wrong_seeds
         print(f"{check:<26} {passes:>11}/{args.seeds:<5} {caught:>13}/{args.wrong_seeds:<5}  {description}"
               f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+        if check == "test_relu_death" and args.profile == "grading":
+            fails = sum(not run_check(check, seed, args.profile, lr=SMALL_LR) for seed in range(args.seeds))
+            needed = round(SMALL_LR_FAILS * args.seeds / 20)
+            ok &= fails >= needed
+            print(f"{'  the reference at lr ' + str(SMALL_LR):<26} {'':>17} {fails:>13}/{args.seeds:<5}  "
+                  f"(a control: at least {needed} must fail)", flush=True)
     print(f"total {time.perf_counter() - began:.0f} s")
     return 0 if ok else 1
 

@@ -555,7 +555,7 @@ def _judge_experiment(part: Part, data: dict[str, Any], which: str, secret: byte
         h1 = killed.get("relu", [0])[0]
         if h1 < MIN_KILLED_H1_UNITS:
             _fail(f"用 lr = {data['lr']:g} 训练后，ReLU 网络的 h1 里只有 {h1} 个单元是被训练杀死的（训练前还活着，训练后对每一张"
-                  f"训练图像都输出 0），应至少 {MIN_KILLED_H1_UNITS} 个（参考实现在 20 个随机种子下都至少 4 个；lr = 0.01 时一个也没有）。"
+                  f"训练图像都输出 0），应至少 {MIN_KILLED_H1_UNITS} 个（参考实现在 20 个随机种子下都至少 6 个；lr = 0.1 或 0.01 时一个也没有）。"
                   f"检查 MyReLU 是否对负输入输出 0，以及 Network.forward 是否逐层使用激活函数。")
     elif part.kind == "weight_decay":
         runs = {(run["init"], run["lambd"] > 0): run for run in data["runs"]}
