@@ -218,3 +218,24 @@ def test_dead_unit_fraction_may_return_a_numpy_float():
     assert parts.judge(parts.measure("test_dead_units", answer, "hidden")) is None
     count_as_bool = lambda H: bool((H == 0).all(dim=0).any())  # noqa: E731
     assert parts.judge(parts.measure("test_dead_units", count_as_bool, "visible")) is not None
+
+
+def _dropout_with(keep, scale):
+    def dropout_layer(X, dropout):
+        if not 0 <= dropout <= 1:
+            raise ValueError(dropout)
+        if dropout in (0, 1):
+            return X if dropout == 0 else torch.zeros_like(X)
+        return keep(torch.rand(X.shape), dropout).to(X.dtype) * X / scale(dropout)
+    return dropout_layer
+
+
+@pytest.mark.parametrize("gid, mistake", [
+    ("test_dropout_keep_rate", _dropout_with(lambda r, p: r < p, lambda p: 1 - p)),   # keep and drop swapped
+    ("test_dropout_scaling", _dropout_with(lambda r, p: r > p, lambda p: p)),          # scaled by 1/p
+])
+def test_the_visible_dropout_checks_catch_the_mistakes_p_half_hides(gid, mistake):
+    assert all(p != 0.5 for p, _ in parts.cases(gid, "visible"))
+    assert parts.judge(parts.measure(gid, mistake, "visible")) is not None
+    correct = _dropout_with(lambda r, p: r > p, lambda p: 1 - p)
+    assert parts.judge(parts.measure(gid, correct, "visible")) is None
