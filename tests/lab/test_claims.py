@@ -122,3 +122,21 @@ def test_the_death_check_needs_the_large_learning_rate(train):
         small = E.run_relu_death(Network, train, {**settings, "lr": 0.01}, seed=seed, device=CPU, activations=("relu",))
         assert large.killed["relu"][0] >= MIN_KILLED_H1_UNITS > small.killed["relu"][0] == 0
     torch.set_num_threads(before)
+
+
+def test_weight_decay_figures_of_the_model_answer(cpu_profile):
+    """Q4's model answer and the section's text (the experiment is the same at every profile; seed 0)."""
+    quoted("测试损失却很高（约 0.09），‖w‖ 约 0.33", "测试损失降到约 0.03", "‖w‖ 约 0.2", "‖w‖ 缩小到约 0.1",
+           "测试损失降到约 0.02", "$0.58\\sqrt{50/200} \\approx 0.3$")
+    wd = cpu_profile.weight_decay
+    data = E.synthetic_regression(d=wd["num_inputs"], n_train=wd["num_train"], n_test=wd["num_test"], noise=wd["noise"],
+                                  seed=0)
+    runs = {(run.init, run.lambd > 0): run for run in
+            E.run_weight_decay(data, wd, penalty=lambda w: (w ** 2).sum() / 2, seed=0).values()}
+    default, plain, penalised = runs[("default", False)], runs[("zero", False)], runs[("zero", True)]
+    assert round(default.test_loss[-1], 2) == 0.09 and round(default.weight_norm, 2) == 0.33
+    assert round(plain.test_loss[-1], 2) == 0.03 and round(plain.weight_norm, 1) == 0.2
+    assert round(penalised.weight_norm, 1) == 0.1 and round(penalised.test_loss[-1], 2) == 0.02
+    start = E.train_regression(data, {**wd, "num_epochs": 0}, lambd=0.0, seed=0).weights
+    unseen = torch.linalg.svd(data.X_train, full_matrices=True)[2][wd["num_train"]:]
+    assert round(float(start.norm()), 2) == 0.58 and round(float((unseen @ start).norm()), 1) == 0.3

@@ -110,8 +110,9 @@ def test_an_equivalent_correct_answer_passes_every_part(gid, which):
     ("test_dropout_edges", lambda X, p: X * 1.0, "全 0"),
     ("test_dropout_keep_rate", lambda X, p: torch.nn.functional.dropout(X, p), "torch.nn.functional.dropout"),
 ])
-def test_a_wrong_answer_fails_with_a_message_in_words(gid, wrong, words):
-    message = parts.judge(parts.measure(gid, wrong, "hidden"))
+@pytest.mark.parametrize("which", ["visible", "hidden"])  # a student sees each classic mistake before submitting
+def test_a_wrong_answer_fails_with_a_message_in_words(gid, wrong, words, which):
+    message = parts.judge(parts.measure(gid, wrong, which))
     assert message is not None and words in message, message
 
 
