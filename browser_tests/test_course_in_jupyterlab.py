@@ -5,7 +5,7 @@ write one TODO (``l2_penalty``) with the reference answer in the cell editor; Ke
 Kernel and Run All Cells at the grading profile; read the self-checks and the figures; Validate;
 Submit. The rest of the student's work (the other tasks and the 思考题) is written into the fetched
 notebook before it is opened, as if done in an earlier session; it has one planted bug that only the
-hidden tests see (``dropout_layer`` forgets the 1/(1-p) scaling), so feedback has a failure to show.
+hidden tests see (``dropout_layer`` caps p at 0.8: its keep rate at p = 0.9), so feedback has a failure to show.
 
 Instructor: Nbgrader → Formgrader; collect; the submission is listed; autograde it (76 / 100);
 Manual Grading of 思考题 1 with a score (3 / 4) and a comment; generate and release feedback.
@@ -166,10 +166,10 @@ def test_01_student_fetches_lab2_from_the_assignment_list(course, student_page):
     done = set(answers(source)) - {TODO} - set(STUDENT_ANSWERS)
     work = make_submission(nbformat.read(notebook, as_version=4), source, Sample(
         STUDENT, "browser student", fill=frozenset(done),
-        # a bug only the hidden inputs show: the mask keeps half of X whatever dropout is (the visible
-        # checks use p = 0.5, the hidden ones 0.2 and 0.7 too), so Run All shows no error
+        # a bug only the hidden inputs show: p is capped at 0.8 (the visible checks use p = 0.2 and 0.7,
+        # the hidden ones 0.9 too), so Run All shows no error and the keep rate is lost
         edits={"dropout_layer": replace_once("mask = (torch.rand(X.shape, device=X.device) > dropout)",
-                                             "mask = (torch.rand(X.shape, device=X.device) > 0.5)")}))
+                                             "mask = (torch.rand(X.shape, device=X.device) > min(dropout, 0.8))")}))
     for cell in work.cells:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if gid in STUDENT_ANSWERS:

@@ -162,6 +162,7 @@ def _dropout_statistical_cases(cases: str) -> list[tuple[float, tuple[int, ...],
     # scaling by 1/p both give the right answer.
     visible = [(0.2, (128, 256), torch.float32), (0.7, (128, 256), torch.float32)]
     return visible if cases == "visible" else visible + [(0.5, (128, 256), torch.float32),
+                                                         (0.9, (128, 256), torch.float32),
                                                          (0.5, (8, 32, 32), torch.float64)]
 
 
@@ -316,7 +317,8 @@ def _measure_experiment(result: Any, grade_id: str, which: str) -> dict[str, Any
                 "hidden_layers": len(result.layer_names) - 2}
     if kind == "death":
         return {"dead_units": {act: result.final_dead_units(act) for act in result.fractions},
-                "killed": {act: result.killed[act] for act in result.fractions}, "lr": result.lr}
+                "killed": {act: result.killed[act] for act in result.fractions}, "lr": result.lr,
+                "final_loss": {act: float(result.final_loss[act]) for act in result.fractions}}
     if kind == "weight_decay":
         return {"runs": [{"init": run.init, "lambd": float(run.lambd), "weight_norm": run.weight_norm,
                           "test_loss": run.test_loss[-1] if run.test_loss else math.nan} for run in result.values()]}
@@ -552,6 +554,10 @@ def _judge_experiment(part: Part, data: dict[str, Any], which: str, secret: byte
         dead, killed = data["dead_units"], data["killed"]
         if dead.get("tanh", 0) != 0:
             _fail(f"tanh 网络不应有死亡单元，却量到 {dead['tanh']} 个。检查 MyTanh 是否只在输入为 0 时输出 0。")
+        loss = data.get("final_loss", {}).get("relu", math.nan)
+        if not math.isfinite(loss):  # a diverged network's units are all "silent": that is not death by a large step
+            _fail(f"用 lr = {data['lr']:g} 训练时 ReLU 网络发散了（最后一个小批量的损失是 {loss}），死亡单元的统计没有意义。"
+                  f"检查 Network.forward 是否在输入层和每个隐藏层之后都接了激活函数、输出层之后没有接。")
         h1 = killed.get("relu", [0])[0]
         if h1 < MIN_KILLED_H1_UNITS:
             _fail(f"用 lr = {data['lr']:g} 训练后，ReLU 网络的 h1 里只有 {h1} 个单元是被训练杀死的（训练前还活着，训练后对每一张"

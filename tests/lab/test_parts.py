@@ -161,11 +161,13 @@ def test_weight_decay_is_judged_against_the_zero_initialisation_baseline():
 
 
 def test_relu_death_needs_h1_units_killed_by_training_and_no_dead_tanh_unit():
-    def death(killed_h1, tanh=0, dead_relu=40):
+    def death(killed_h1, tanh=0, dead_relu=40, loss=0.9):
         return parts.judge({"grade_id": "test_relu_death", "cases": "visible",
                             "data": {"dead_units": {"relu": dead_relu, "tanh": tanh}, "lr": 0.6,
-                                     "killed": {"relu": [killed_h1, 0, 30], "tanh": [0, 0, 0]}}})
+                                     "killed": {"relu": [killed_h1, 0, 30], "tanh": [0, 0, 0]},
+                                     "final_loss": {"relu": loss, "tanh": 0.8}}})
     assert death(5) is None
+    assert "发散" in death(100, dead_relu=300, loss=float("nan"))  # every unit "dead" because training blew up
     assert "h1 里只有 2 个" in death(2) and "至少 3" in death(2)   # many dead units elsewhere do not count
     assert "tanh" in death(5, tanh=1)
 
