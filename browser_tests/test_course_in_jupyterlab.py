@@ -386,14 +386,14 @@ def test_08_student_fetches_and_reads_feedback(course, student_page):
     expect(table).to_contain_text("0 / 4")                   # dropout_layer's keep rate lost
     expect(table).to_contain_text("5 / 5")                   # e.g. MySigmoid passed
     expect(table).to_contain_text("3 / 4")                   # 思考题 1, graded by hand
-    expect(body).to_contain_text("保留下来的比例应接近 1 − p = 0.80")  # the failure message
+    expect(body).to_contain_text("保留下来的比例应接近 1 − p = 0.10")  # the failure message (p = 0.9)
     expect(body).to_contain_text(COMMENT)                    # the TA's comment
     figures = tab.locator("img[src^='data:image/png']")
     assert figures.count() >= 5, f"{figures.count()} figures in the feedback"
     for i in range(figures.count()):
         assert figures.nth(i).evaluate("img => img.complete && img.naturalWidth > 100")
     shot(course, tab, "16-feedback-page-top")
-    tab.get_by_text("保留下来的比例应接近 1 − p = 0.80").first.scroll_into_view_if_needed()
+    tab.get_by_text("保留下来的比例应接近 1 − p = 0.10").first.scroll_into_view_if_needed()
     shot(course, tab, "17-feedback-failure-message")
     figures.last.scroll_into_view_if_needed()
     shot(course, tab, "18-feedback-dropout-figure")
