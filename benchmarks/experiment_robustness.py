@@ -10,10 +10,10 @@ notebook's text true for the student who runs them (the same criteria, stated ne
 
     python benchmarks/experiment_robustness.py [--profile grading] [--seeds 20] [--wrong-seeds 5] [--check ...]
     python benchmarks/experiment_robustness.py --profile cpu --seeds 5 --wrong-seeds 0
+    python benchmarks/experiment_robustness.py --profile full --seeds 1 --wrong-seeds 0   # slow on a CPU
 
 At the grading profile the death check also runs a control: the reference at lr 0.01 must fail it
 (death caused by the large learning rate is what it measures).
-    python benchmarks/experiment_robustness.py --profile full --seeds 1 --wrong-seeds 0   # slow on a CPU
 """
 
 from __future__ import annotations

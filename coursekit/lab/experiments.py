@@ -37,6 +37,7 @@ Tensors = tuple[torch.Tensor, torch.Tensor]
 #: Images on which the last hidden layer's spread across images is measured before training.
 SPREAD_IMAGES = 512
 
+
 def forward_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
     """The Linear layers of a lab `Network` in forward order, named by their attributes:
     ``input_layer``, ``layers[0]``, ..., ``output_layer``.
@@ -156,16 +157,16 @@ def outputs_zero(h: torch.Tensor) -> torch.Tensor:
     return h == 0
 
 
-def dead_masks(model: nn.Module, images: torch.Tensor,
+def dead_masks(outputs: Sequence[torch.Tensor],
                silent: Callable[[torch.Tensor], torch.Tensor] = outputs_zero) -> list[torch.Tensor]:
-    """Per hidden layer, which units give no response (``silent``: exactly 0) for every one of
-    ``images``: one bool per unit."""
-    return [silent(h).all(dim=0) for h in hidden_outputs(model, images)]
+    """Per hidden layer (``outputs``: :func:`hidden_outputs` on some images), which units give no
+    response (``silent``: exactly 0) on every one of the images: one bool per unit."""
+    return [silent(h).all(dim=0) for h in outputs]
 
 
-def dead_fractions(model: nn.Module, images: torch.Tensor) -> list[float]:
-    """Per hidden layer, the fraction (0..1) of units that output exactly 0 for every one of ``images``."""
-    return [float(mask.float().mean()) for mask in dead_masks(model, images)]
+def unit_shares(masks: Sequence[torch.Tensor]) -> list[float]:
+    """Per hidden layer, the share (0..1) of units a mask marks (e.g. the dead ones)."""
+    return [float(mask.float().mean()) for mask in masks]
 
 
 #: The activation's slope at a unit, from the unit's output h, as a fraction of its largest slope:
@@ -251,9 +252,10 @@ def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, settin
         num_epochs = settings["num_epochs"]
         total = num_epochs * batches_per_epoch(len(y), settings["batch_size"])
         every = max(1, total // measurements)
-        initial = dead_masks(model, images, silent)
+        outputs = hidden_outputs(model, images)
+        initial = masks = dead_masks(outputs, silent)
         ever = [mask.clone() for mask in initial]
-        steps, fractions = [0], [[float(mask.float().mean()) for mask in initial]]
+        steps, fractions = [0], [unit_shares(initial)]
         loss = torch.tensor(math.nan)
         batches = cycle_batches(X, y, settings["batch_size"], num_epochs, generator(seed + 1), device)
         for step, (_, X_batch, y_batch) in enumerate(progress(batches, total=total, desc=f"death/{activation}"), 1):
@@ -261,13 +263,14 @@ def run_relu_death(network_cls: Callable[..., nn.Module], train: Tensors, settin
             loss.backward()
             sgd_step(model.parameters(), settings["lr"])
             if step % every == 0 or step == total:
-                masks = dead_masks(model, images, silent)
+                outputs = hidden_outputs(model, images)
+                masks = dead_masks(outputs, silent)
                 for seen, mask in zip(ever, masks):
                     seen |= mask
                 steps.append(step)
-                fractions.append([float(mask.float().mean()) for mask in masks])
-        outputs = [h.cpu() for h in hidden_outputs(model, images)]
-        final = [silent(h).all(dim=0) for h in outputs]
+                fractions.append(unit_shares(masks))
+        final = masks  # the last step is always counted: these are the trained network's
+        outputs = [h.cpu() for h in outputs]
         result.steps[activation] = steps
         result.fractions[activation] = fractions
         result.final_loss[activation] = loss.item()

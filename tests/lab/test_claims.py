@@ -103,7 +103,7 @@ def test_dead_h1_units_stay_dead_and_deeper_ones_come_back(cpu_profile, train):
     quoted("h1 的 17 个死亡单元平均偏置 −0.05，活单元 −0.03；把偏置改成 0，其中 16 个", "背景像素是 −0.42")
     weight, bias = (t.detach() for t in (Kept.last["relu"].input_layer.weight, Kept.last["relu"].input_layer.bias))
     X = flatten(train[0][: cpu_profile.relu_death["num_train"]])
-    dead = (E.hidden_outputs(Kept.last["relu"], X)[0] == 0).all(dim=0)
+    dead = (death.train_outputs["relu"][0] == 0).all(dim=0)
     assert int(dead.sum()) == 17 == death.killed["relu"][0]
     assert round(float(bias[dead].mean()), 2) == -0.05 and round(float(bias[~dead].mean()), 2) == -0.03
     assert int(((X @ weight.T)[:, dead] <= 0).all(dim=0).sum()) == 16
@@ -117,11 +117,14 @@ def test_the_death_check_needs_the_large_learning_rate(train):
     grading = load_config(ROOT / "course.toml").profiles["grading"]
     settings, before = grading.relu_death, torch.get_num_threads()
     torch.set_num_threads(grading.threads)  # as the grader runs it
-    for seed in range(3):
-        large = E.run_relu_death(Network, train, settings, seed=seed, device=CPU, activations=("relu",))
-        small = E.run_relu_death(Network, train, {**settings, "lr": 0.01}, seed=seed, device=CPU, activations=("relu",))
-        assert large.killed["relu"][0] >= MIN_KILLED_H1_UNITS > small.killed["relu"][0] == 0
-    torch.set_num_threads(before)
+    try:
+        for seed in range(3):
+            large = E.run_relu_death(Network, train, settings, seed=seed, device=CPU, activations=("relu",))
+            small = E.run_relu_death(Network, train, {**settings, "lr": 0.01}, seed=seed, device=CPU,
+                                     activations=("relu",))
+            assert large.killed["relu"][0] >= MIN_KILLED_H1_UNITS > small.killed["relu"][0] == 0
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_weight_decay_figures_of_the_model_answer(cpu_profile):

@@ -46,15 +46,20 @@ def test_hidden_outputs_pass_activated_values_forward():
     assert torch.equal(outputs[-1], expected)
 
 
-def test_dead_fraction_counts_units_silent_on_every_probe_example():
+def test_dead_units_are_silent_on_every_image():
     net = Network(6, 2, "relu", num_layers=1)
     with torch.no_grad():
         net.input_layer.bias[:3] = -1e6   # three units can never fire
         net.input_layer.bias[3:] = 1e6    # the others always do (a random unit may be silent on 50 examples)
         net.layers[0].weight.zero_()
         net.layers[0].bias[:] = 1.0       # no unit of the next layer is ever 0
-    fractions = E.dead_fractions(net, torch.randn(50, 6))
-    assert fractions == pytest.approx([0.03, 0.0])
+    masks = E.dead_masks(E.hidden_outputs(net, torch.randn(50, 6)))
+    assert E.unit_shares(masks) == pytest.approx([0.03, 0.0])
+    assert masks[0][:3].all() and not masks[0][3:].any()
+    # what counts as silent can be chosen: a unit with small outputs only (0.25 and 0.5 here)
+    h = torch.tensor([[1.0, 0.0, 0.25], [2.0, 0.0, 0.5]])
+    assert [m.tolist() for m in E.dead_masks([h])] == [[False, True, False]]
+    assert [m.tolist() for m in E.dead_masks([h], silent=lambda out: out <= 0.5)] == [[False, True, True]]
 
 
 def test_flat_shares_are_zero_outputs_for_relu_and_saturation_for_tanh():
@@ -138,24 +143,6 @@ def test_vanishing_and_death_on_real_mnist(data_root):
     assert death.revived["relu"][0] == 0                            # a unit of h1 dead on every training image stays dead
     assert all(k <= round(100 * f) for k, f in zip(death.killed["relu"], death.final("relu")))
     assert set(death.flat) == {"relu", "tanh"} and all(0 <= s <= 1 for s in death.flat["tanh"])
-
-
-def test_a_dead_unit_gives_no_response_on_every_image():
-    """dead_masks: a unit is dead when it is silent on every image; what counts as silent can be chosen."""
-    class Scripted(nn.Module):
-        def __init__(self, *args):
-            super().__init__()
-            self.input_layer, self.layers, self.output_layer = nn.Linear(1, 3), nn.ModuleList(), nn.Linear(3, 2)
-            self.activation = torch.relu
-
-    images = torch.tensor([[1.0], [2.0]])
-    model = Scripted()
-    with torch.no_grad():
-        model.input_layer.weight.copy_(torch.tensor([[1.0], [-1.0], [0.25]]))
-        model.input_layer.bias.zero_()
-    assert [m.tolist() for m in E.dead_masks(model, images)] == [[False, True, False]]
-    assert [m.tolist() for m in E.dead_masks(model, images, silent=lambda h: h <= 0.5)] == [[False, True, True]]
-    assert E.dead_fractions(model, images) == [pytest.approx(1 / 3)]
 
 
 def test_dropout_runs_share_initial_weights_and_batch_order(data_root):
