@@ -4,7 +4,7 @@
 
 (a) the classic pipeline: ``DataLoader(datasets.MNIST(root, transform=Compose([ToTensor(),
     Normalize((0.1307,), (0.3081,))])), batch_size=64, shuffle=True)``;
-(b) ``coursekit.lab.data``: ``load_mnist`` once (timed separately), then ``iterate_batches``.
+(b) ``dlcourse.data``: ``load_mnist`` once (timed separately), then ``iterate_batches``.
 
 Both train the lab's gradient-vanishing MLP (784-100-100-100-10, ReLU; SGD lr 0.01;
 CrossEntropyLoss; batch 64) for one epoch over all 60,000 training images, from the same
@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from coursekit.config import load_config
-from coursekit.lab.data import DEFAULT_MEAN, DEFAULT_STD, ensure_mnist, iterate_batches, load_mnist
+from dlcourse.data import DEFAULT_MEAN, DEFAULT_STD, ensure_mnist, iterate_batches, load_mnist
 
 BATCH_SIZE = 64
 LR = 0.01

@@ -2,7 +2,7 @@
 
 For each seed, the experiment is run with the reference solution, and with one typical wrong answer
 per experiment. A good check passes for the reference on every seed and fails for the wrong answer on
-every seed. At ``--profile grading`` it is run as the grader runs it (coursekit.grading.measure: the
+every seed. At ``--profile grading`` it is run as the grader runs it (the part's own Experiment.run: the
 experiment in this process, the student's functions answered by grading workers, dropout masks seeded
 from a secret, here one per seed): that is what makes the marks trustworthy. At the cpu and full
 scales the instructor notebook is replayed (coursekit.authoring.replay): that is what makes the
@@ -23,8 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-from coursekit.authoring.replay import EXPERIMENT_CELLS, replay
-from coursekit.authoring.samples import EXPERIMENT_MISTAKES as WRONG
+from coursekit.authoring.replay import experiment_cells, replay
+from dlcourse.lab2 import ASSIGNMENT as LAB2
+from dlcourse.lab2.samples import EXPERIMENT_MISTAKES as WRONG
+
+EXPERIMENT_CELLS = experiment_cells(LAB2)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source" / "lab2" / "lab2.ipynb"
@@ -58,31 +61,28 @@ def judged(check: str, seed: int, edits, lr: float | None = None) -> bool:
 
     from coursekit.authoring.replay import solution_text
     from coursekit.config import load_config
-    from coursekit.grading import measure
     from coursekit.grading.workers import Workers
-    from coursekit.lab import parts
-    from coursekit.lab.data import load_mnist
-    from coursekit.lab.spec import PARTS, WORKERS, worker_of
+    from dlcourse import lab2
+    from coursekit.partkit.part import Context, ExperimentFailed
     nb = nbformat.read(SOURCE, as_version=4)
     sources = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
-    group = WORKERS[worker_of(PARTS[check])]
+    part = lab2.ASSIGNMENT.part(check)
+    group = lab2.ASSIGNMENT.groups[part.worker]
     cells = [("setup", sources["setup"])] + [(gid, edits.get(gid, str)(solution_text(sources[gid])))
                                               for gid in group.answers]
     config = load_config()
     profile = dataclasses.replace(config.profiles["grading"], seed=seed)
     if lr is not None:
         profile = dataclasses.replace(profile, relu_death={**profile.relu_death, "lr": lr})
-    if not hasattr(judged, "data"):
-        judged.data = (load_mnist(train=True, root=config.data_root), load_mnist(train=False, root=config.data_root))
     workers = Workers(None)
     try:
-        result = measure.run_experiment(check, workers.start(check, cells), profile, judged.data,
-                                        f"robustness {seed}".encode())
-    except measure.ExperimentFailed:
+        worker = workers.start(check, cells, ops=lab2.ASSIGNMENT.worker_ops)
+        result = part.run(worker, Context(profile, config, f"robustness {seed}".encode()))
+    except ExperimentFailed:
         return False
     finally:
         workers.close()
-    return parts.judge(measure.experiment_measurement(check, result)) is None
+    return lab2.judge({"grade_id": check, "cases": "hidden", "data": part.measurement(result)}) is None
 
 
 def replayed(check: str, seed: int, profile: str, edits=None) -> bool:

@@ -1,7 +1,7 @@
 """The grading service under a class's load: latency from Submit to feedback, nothing lost, nothing twice.
 
 A scratch course (built and released with nbgrader) and ``coursekit serve`` in it; a simulated class
-submits through nbgrader's own exchange code (:mod:`coursekit.service.classroom`):
+submits through nbgrader's own exchange code (``tests/support/classroom.py``):
 
 1. **steady**: ``--students`` students submit once each, at ``--rate`` submissions per minute on
    average (seeded Poisson arrivals: bunches happen, as in a lab room), a mix of right (the
@@ -37,13 +37,17 @@ from pathlib import Path
 
 import nbformat
 
-from coursekit.authoring.release import copy_course
-from coursekit.authoring.samples import DEMO_SAMPLES, EXPERIMENT_MISTAKES, GOLDEN_SAMPLES, Sample, make_submission
-from coursekit.config import load_config
-from coursekit.service.classroom import feedback_released, stop_service, submit
-from coursekit.service.journal import Journal, journal_path
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the simulated class lives with the tests (tests/support/), not in the package
+    sys.path.insert(0, str(ROOT))
+
+from coursekit.authoring.release import copy_course  # noqa: E402
+from coursekit.authoring.samples import Sample, make_submission  # noqa: E402
+from dlcourse.lab2.samples import DEMO_SAMPLES, EXPERIMENT_MISTAKES, GOLDEN_SAMPLES  # noqa: E402
+from coursekit.config import load_config  # noqa: E402
+from coursekit.service.journal import Journal, journal_path  # noqa: E402
+from tests.support.classroom import feedback_released, stop_service, submit  # noqa: E402
+
 DRAIN_TIMEOUT = 1800  # seconds: after this, whatever has no page counts as lost
 
 

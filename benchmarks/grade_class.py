@@ -49,7 +49,8 @@ PREPARE = """
 import sys
 from pathlib import Path
 from coursekit.config import load_config
-from coursekit.authoring.samples import GOLDEN_SAMPLES, write_samples
+from coursekit.authoring.samples import write_samples
+from dlcourse.lab2.samples import GOLDEN_SAMPLES
 config = load_config(sys.argv[1])
 notebook = config.assignment("lab2").notebook
 write_samples(config.directory("release") / "lab2" / notebook, config.directory("source") / "lab2" / notebook,

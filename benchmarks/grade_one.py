@@ -148,7 +148,7 @@ def main() -> int:
         for name, median in medians.items():
             print(f"{name} of one submission (median of {args.repeats}): {median:.1f} s")
         return 0 if grade <= 30 else 1
-    from coursekit.lab.data import ensure_mnist
+    from dlcourse.data import ensure_mnist
     config = load_config(ROOT / "course.toml")
     root = ensure_mnist(config.data_root, args.mirror.resolve())
     print("one epoch of each original training setup (original DataLoader pipeline)")

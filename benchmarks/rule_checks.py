@@ -16,7 +16,7 @@ and the forbidden ones run, so that no checker is credited for a cell that merel
 
 Checkers, each ``(source, todo) -> Verdict``:
 
-* ``review``: the project's static review (``coursekit.lab.review``): rejected when
+* ``review``: the project's static review (``coursekit.partkit.review``): rejected when
   ``forbidden_by_definition`` finds something for one of the TODO's definitions, or ``review()``
   reports a ``tampering`` finding (what ``Judge.review`` acts on);
 * ``recorder``: run the cell, then call its functions under a ``TorchFunctionMode`` that records
@@ -83,8 +83,26 @@ from RestrictedPython import (  # noqa: E402
 )
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence  # noqa: E402
 
-from coursekit.lab.review import forbidden_by_definition, review  # noqa: E402
-from coursekit.lab.spec import PARTS  # noqa: E402
+from dlcourse.lab2 import ASSIGNMENT  # noqa: E402
+from coursekit.partkit import review as reviewing  # noqa: E402
+from coursekit.partkit.review import by_definition  # noqa: E402,F401
+from coursekit.partkit.rules import protected_packages  # noqa: E402
+
+PROTECTED = protected_packages(ASSIGNMENT)
+
+
+def review(source, todo=None):
+    """The review of one answer cell under its TODO's rule (Lab 2's)."""
+    return reviewing.review(source, rule=ASSIGNMENT.rules.get(todo), protected=PROTECTED)
+
+
+def rules_broken(source, todo, definitions=frozenset()):
+    return reviewing.rules_broken(source, ASSIGNMENT.rules.get(todo), definitions, PROTECTED)
+
+
+def forbidden_by_definition(source, todo):
+    return reviewing.forbidden_by_definition(source, ASSIGNMENT.rules.get(todo), PROTECTED)
+from dlcourse.lab2 import PARTS  # noqa: E402
 
 ACT, DROP = "activations", "dropout_layer"
 #: The graded definitions of each TODO (as Judge.review passes them).

@@ -35,8 +35,8 @@ from browser_tests.test_course_in_jupyterlab import (LONG, formgrader, open_assi
 from coursekit.authoring.samples import Sample, answers, make_submission, replace_once  # noqa: E402
 from coursekit.config import load_config  # noqa: E402
 from coursekit.grading.gradetable import grade_rows  # noqa: E402
-from coursekit.service.classroom import stop_service  # noqa: E402
 from coursekit.service.journal import Journal, journal_path  # noqa: E402
+from tests.support.classroom import stop_service  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FAILURE = "保留下来的比例应接近 1 − p = 0.80"  # the hidden dropout case's message (p = 0.2)

@@ -29,18 +29,14 @@ settings through nbgrader_config.py.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Callable
-from pathlib import Path
 
 from coursekit.config import (ENV_CONFIG, ENV_MIRROR, ConfigError, CourseConfig, DataError, ProfileError,
                               load_config)
-from coursekit.grading.quickstart import defer_iri_grammars, nbgrader_command
+from coursekit.grading.quickstart import defer_iri_grammars, nbgrader_command, use_this_environment
 
 
 class CommandError(Exception):
@@ -71,31 +67,36 @@ def default_assignment(config: CourseConfig, name: str | None) -> str:
 # --- commands --------------------------------------------------------------------------------
 
 def cmd_setup_data(config: CourseConfig, args: argparse.Namespace) -> None:
-    from coursekit.lab.data import ensure_mnist
-    where = f"the mirror {config.data_mirror}" if config.data_mirror else "torchvision's download"
-    say(f"MNIST into {config.data_root} (from {where}; verified by SHA-256)")
-    ensure_mnist(config.data_root, config.data_mirror)
-    say("MNIST is ready")
+    from coursekit.partkit.part import provision_data
+    say(f"the assignments' data into {config.data_root}")
+    for line in provision_data(config):
+        say(line)
 
 
 def cmd_build(config: CourseConfig, args: argparse.Namespace) -> None:
     from coursekit.authoring.release import build_release
-    name = default_assignment(config, args.assignment)
-    say(f"release/{name} from source/{name} (nbgrader generate_assignment)")
-    build_release(config, name, run_nbgrader)
-    say(f"release/{name} regenerated")
+    for name in [default_assignment(config, args.assignment)] if args.assignment else list(config.assignments):
+        say(f"release/{name} from source/{name} (nbgrader generate_assignment)")
+        build_release(config, name, run_nbgrader)
+        say(f"release/{name} regenerated")
 
 
 def cmd_samples(config: CourseConfig, args: argparse.Namespace) -> None:
-    from coursekit.authoring.samples import DEMO_SAMPLES, write_samples
+    from coursekit.authoring.samples import write_samples
+    from coursekit.partkit.part import declared, resolve
     name = default_assignment(config, args.assignment)
     assignment = config.assignment(name)
     release = config.directory("release") / name / assignment.notebook
     if not release.is_file():
         raise CommandError(f"{release} does not exist: run `python -m coursekit build` first.")
+    reference = declared(assignment.parts, "samples", "") if assignment.parts else ""
+    if not reference:
+        raise CommandError(f"assignment '{name}' declares no sample submissions (Assignment.samples)")
+    samples = resolve(reference)
     written = write_samples(release, config.directory("source") / name / assignment.notebook,
-                            config.directory("submitted"), name, timestamp=_timestamp_before(assignment.due))
-    for sample, path in zip(DEMO_SAMPLES, written):
+                            config.directory("submitted"), name, timestamp=_timestamp_before(assignment.due),
+                            samples=samples)
+    for sample, path in zip(samples, written):
         say(f"sample '{sample.student}': {sample.description} -> {path.relative_to(config.root)}")
 
 
@@ -105,118 +106,36 @@ def _timestamp_before(due: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
-def check_built(config: CourseConfig, name: str, registered: Callable[[], bool | None] | None = None) -> None:
-    """Stop unless the gradebook knows the assignment. A SQLite gradebook is read directly (milliseconds,
-    before any process of the run starts); otherwise `registered` is asked when given (a process of the
-    grading server, which has nbgrader imported), and when it cannot tell, this process asks nbgrader."""
-    from coursekit.grading.nbgrader_settings import sqlite_knows_assignment
-
-    known = sqlite_knows_assignment(config, name)
-    if known is None and registered is not None:
-        known = registered()
-    if known is None:
-        from coursekit.authoring.release import assignment_in_gradebook
-        known = assignment_in_gradebook(config, name)
-    if not known:
-        raise not_built(name)
-
-
-def not_built(name: str) -> CommandError:
-    return CommandError(f"the gradebook has no assignment '{name}' yet: run `python -m coursekit build {name}` "
-                        f"first (it registers the assignment's test cells and due date with nbgrader).")
-
-
-def ready_to_grade(config: CourseConfig, name: str, registered: Callable[[], bool | None] | None = None) -> None:
-    """What grading needs before it starts (`grade` and `serve`): the assignment in the gradebook
-    (:func:`check_built`), bubblewrap (unless the sandbox is off), MNIST for the kernels, the gradebook
-    in WAL mode."""
-    from coursekit.grading.nbgrader_settings import enable_wal
-    from coursekit.grading.sandbox import SandboxError, bwrap_path
-    from coursekit.lab.data import ensure_mnist
-
-    check_built(config, name, registered)
-    if config.sandbox.enabled:
-        try:
-            bwrap_path()
-        except SandboxError as err:
-            raise CommandError(str(err)) from None
-    ensure_mnist(config.data_root, config.data_mirror)  # kernels read MNIST, they cannot fetch it
-    enable_wal(config)
-
-
 def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
-    """Grade every collected submission (see coursekit.grading.classgrade)."""
+    """Grade every collected submission (coursekit.grading.classgrade runs the class; this prints)."""
+    from coursekit.grading import classgrade
     name = default_assignment(config, args.assignment)
-    scheduler = getattr(args, "scheduler", None) or config.dask_scheduler
-    from coursekit.grading import classgrade
-    threads = classgrade.grading_threads(config)
-    from coursekit.grading.nbgrader_settings import sqlite_knows_assignment
-    if not scheduler and sqlite_knows_assignment(config, name) is False:
-        raise not_built(name)  # a SQLite gradebook says so at once: no zygote or server started for nothing
-    with contextlib.ExitStack() as run:
-        if not scheduler:
-            # First, while this process imports its own modules and runs the checks below: a kernel zygote
-            # (coursekit.grading.zygote) imports what every grading kernel imports, once, and the grading
-            # processes' server imports nbgrader (and torch, for a class). On a Dask cluster kernels start by themselves.
-            zygote = run.enter_context(classgrade.kernel_zygote(config, threads))
-            from coursekit.grading.worker import warm_up
-            warm_up(len(args.student) if args.student else None)
+    options = classgrade.RunOptions(students=tuple(args.student or ()), workers=getattr(args, "workers", None),
+                                    scheduler=getattr(args, "scheduler", None), force=getattr(args, "force", False))
+    bar = None
+
+    def progress(line: str, done: int, total: int) -> None:
+        nonlocal bar
+        from tqdm import tqdm
+        if bar is None:
+            say(line)
+            bar = tqdm(total=total, desc="grade", unit="student")
         else:
-            zygote = ""
-        _grade(config, args, name, scheduler, threads, zygote)
-
-
-def _grade(config: CourseConfig, args: argparse.Namespace, name: str, scheduler: str | None, threads: int,
-           zygote: str) -> None:
-    from tqdm import tqdm
-
-    from coursekit.grading import classgrade
-    from coursekit.grading.report import record_grading_failures
-
-    if scheduler:
-        ready_to_grade(config, name)
-    else:  # asked by a process of the grading server, which has nbgrader imported
-        from coursekit.grading.worker import assignment_registered
-        ready_to_grade(config, name, lambda: assignment_registered(str(config.path), name))
-    workers = getattr(args, "workers", None) or config.workers
-    try:
-        with classgrade.class_lock(config):
-            todo, done = classgrade.plan(config, name, args.student, getattr(args, "force", False))
-            todo = classgrade.longest_first(config, name, todo)
-            where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
-            sandboxed = "in the bubblewrap sandbox" if config.sandbox.enabled else "WITHOUT a sandbox"
-            say(f"grading {len(todo)} submission(s) of '{name}' {where}, {sandboxed}"
-                + (f"; {len(done)} already graded by an earlier run (--force regrades them)" if done else ""))
-            # The same threads everywhere (the grading profile's): marks never depend on the machine.
-            jobs = [classgrade.Job(str(config.path), name, student, threads, config.sandbox.enabled, zygote)
-                    for student in todo]
-            # Their scores as the gradebook has them now (a TA may have graded by hand since).
-            outcomes = [dataclasses.replace(o, score=None) for o in done.values()]
-            bar = tqdm(total=len(jobs), desc="grade", unit="student")
-
-            def finished(outcome: classgrade.Outcome) -> None:
-                classgrade.append_journal(config, name, outcome)
-                outcomes.append(outcome)
-                bar.update(1)
-                detail = f"graded in {outcome.seconds:.1f} s" if outcome.status == "graded" else \
-                    f"could not be graded: {outcome.reason}"
-                tqdm.write(f"[coursekit] {outcome.student}: {detail}")
-
-            if scheduler:
-                classgrade.run_dask(jobs, scheduler, finished)
-            else:
-                classgrade.run_local(jobs, workers, finished)
+            bar.update(1)
+            tqdm.write(f"[coursekit] {line}")
+        if done == total:
             bar.close()
+
+    try:
+        result = classgrade.grade_class(config, name, options, progress)
     except classgrade.GradingError as err:
         raise CommandError(str(err)) from None
-    classgrade.fill_scores(config, name, outcomes)
-    failures = {o.student: o.reason for o in outcomes if o.status != "graded"}
-    record_grading_failures(config, name, [o.student for o in outcomes if o.status == "graded"], failures)
-    total = float(sum(config.assignment(name).points.values()))
-    print(classgrade.summary_table(outcomes, total))
+    print(result.table())
+    failures = result.failures
     if failures:
-        raise CommandError(f"could not autograde {len(failures)} of {len(outcomes)} submission(s): "
-                           f"{', '.join(sorted(failures))} ({len(outcomes) - len(failures)} graded)")
+        graded = len(result.outcomes) - len(failures)
+        raise CommandError(f"could not autograde {len(failures)} of {len(result.outcomes)} submission(s): "
+                           f"{', '.join(sorted(failures))} ({graded} graded)")
 
 
 def cmd_serve(config: CourseConfig, args: argparse.Namespace) -> None:
@@ -228,7 +147,10 @@ def cmd_serve(config: CourseConfig, args: argparse.Namespace) -> None:
     from coursekit.service.server import GradingService
 
     name = default_assignment(config, args.assignment)
-    ready_to_grade(config, name)
+    try:
+        classgrade.ready_to_grade(config, name)
+    except classgrade.GradingError as err:
+        raise CommandError(str(err)) from None
     workers = getattr(args, "workers", None) or config.workers
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -370,14 +292,6 @@ def parser() -> argparse.ArgumentParser:
             from coursekit.hub.commands import add_arguments as add_hub_arguments
             add_hub_arguments(command)
     return top
-
-
-def use_this_environment() -> None:
-    """Put this interpreter's bin folder first on PATH: nbgrader runs `alembic` and kernels from PATH,
-    and the venv may be used without being activated (`.venv/bin/python -m coursekit`)."""
-    bin_dir = str(Path(sys.executable).parent)
-    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
 def main(argv: list[str] | None = None) -> int:

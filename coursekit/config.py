@@ -1,7 +1,7 @@
 """Read and check ``course.toml``, the single configuration of the course.
 
 Everything that reads settings (``nbgrader_config.py``, the ``coursekit`` command, the
-notebooks through :mod:`coursekit.lab.profiles`) goes through :func:`load_config`. A file
+notebooks through :mod:`coursekit.partkit.profiles`) goes through :func:`load_config`. A file
 with a syntax error, an unknown key, a missing key or a value of the wrong type raises
 :class:`ConfigError` whose message names the file, the key and what was expected.
 """
@@ -33,7 +33,7 @@ class ConfigError(Exception):
     """course.toml cannot be used; the message says where and why."""
 
 
-# The errors of coursekit.lab.data and coursekit.lab.profiles live here, in a module that does not import
+# The errors of a course's data hook and coursekit.partkit.profiles live here, in a module that does not import
 # torch, so that the command line can catch them without paying torch's import for every command.
 class DataError(Exception):
     """MNIST cannot be provided; the message says what is wrong and what to do."""
@@ -63,7 +63,10 @@ _ASSIGNMENT = {
     "notebook": (str, "a notebook file name"),
     "due": (_dt.datetime, "a TOML date-time with time zone, e.g. 2026-12-14T23:59:00+08:00"),
     "points": "points",  # a table of grade_id -> number, checked separately
+    "parts": (str, "a reference 'package.module:NAME' to the assignment's parts (a coursekit.partkit.Assignment)"),
 }
+#: Keys that may be left out (their default is the dataclass field's).
+_OPTIONAL = {"parts"}
 _GRADING = {
     "late_policy": (str, f"one of {', '.join(LATE_POLICIES)}"),
     "cell_timeout": (int, "a whole number of seconds"),
@@ -127,7 +130,7 @@ _EXPERIMENTS = {
         "num_evals": (int, "a whole number of evaluated epochs (0 = every epoch)"),
     },
 }
-# Sizes for the lecture notebooks in notebooks/ (coursekit.lectures), one table per profile.
+# Sizes for the lecture notebooks in notebooks/, one table per profile.
 _LECTURES = {
     "dropout": {
         "num_train": _COUNT, "num_test": _COUNT, "num_epochs": _COUNT, "batch_size": _COUNT,
@@ -163,6 +166,8 @@ def _check(table: dict, schema: dict, where: str, path: Path) -> None:
                 f"{path}: unknown key '{where}{key}'. Allowed here: {', '.join(sorted(schema))}.")
     for key, spec in schema.items():
         name = f"{where}{key}"
+        if key not in table and key in _OPTIONAL:
+            continue
         if key not in table:
             what = "table" if isinstance(spec, dict) else "key"
             raise ConfigError(f"{path}: missing {what} '{name}'.")
@@ -202,6 +207,7 @@ class Assignment:
     notebook: str
     due: _dt.datetime
     points: dict[str, float]
+    parts: str = ""  # "package.module:NAME" of its coursekit.partkit.Assignment; "" = graded by its test cells
 
     @property
     def total_points(self) -> float:
@@ -219,7 +225,7 @@ class Profile:
     relu_death: dict[str, Any]
     weight_decay: dict[str, Any]
     dropout: dict[str, Any]
-    lectures: dict[str, dict[str, Any]]  # sizes for notebooks/ (coursekit.lectures)
+    lectures: dict[str, dict[str, Any]]  # sizes for the lecture notebooks in notebooks/
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import nbformat
 
 from coursekit.authoring.samples import Sample, make_submission
-from coursekit.lab.spec import PARTS
+from dlcourse.lab2 import PARTS
 
 TESTS = tuple(PARTS)
 DROPOUT = frozenset(gid for gid, part in PARTS.items() if part.todo == "dropout_layer")
@@ -261,7 +261,7 @@ CASES = (
          append("network", FAKE_RESULTS + "\nexperiments.run_gradient_vanishing = lambda *a, **k: _Fake()"),
          base="blank", lost=ALL, reason="不属于你自己的对象"),
     Case("guard_switched_off", "switches the in-kernel guard off and replaces the checks' judge",
-         append("activations", "import coursekit.lab.guard as g\ng._state = None\nimport coursekit.lab.parts as p\n"
+         append("activations", "import dlcourse.guard as g\ng._state = None\nimport dlcourse.parts as p\n"
                                "p.judge = lambda measurement: None\np._SEND = False"),
          base="blank", lost=ALL, reason="导入 coursekit"),
     Case("code_swapped", "swaps the code of the judge in place (same function object, new behaviour)",
@@ -294,7 +294,7 @@ CASES = (
          dropout_shortcut("import torch.nn.functional as F", "getattr(F, 'drop' + 'out')(X, dropout, True)"),
          lost=DROPOUT, reason="动态查找属性"),
     Case("dropout_lecture", "dropout_layer calls the course package's from-scratch lecture version",
-         dropout_shortcut("from coursekit.lectures import dropout_layer as lecture_dropout",
+         dropout_shortcut("from dlcourse.lectures import dropout_layer as lecture_dropout",
                           "lecture_dropout(X, dropout)"), lost=DROPOUT, reason="coursekit"),
     # --- the kernel misbehaves ----------------------------------------------------------------
     Case("infinite_loop", "an infinite loop in an answer cell (interrupted at the cell timeout)",
@@ -335,9 +335,9 @@ CASES = (
          _with_relu_bug_and("torch.allclose = lambda *a, **k: True"), lost=ACTIVATIONS_AND_EXPERIMENTS,
          reason="torch.allclose"),
     Case("patch_assert_close", "replaces torch.testing.assert_close and coursekit's assert_close",
-         _with_relu_bug_and("import torch.testing\nimport coursekit.lab.checks\n"
+         _with_relu_bug_and("import torch.testing\nimport coursekit.partkit.checks\n"
                             "torch.testing.assert_close = lambda *a, **k: None\n"
-                            "coursekit.lab.checks.assert_close = lambda *a, **k: None"),
+                            "coursekit.partkit.checks.assert_close = lambda *a, **k: None"),
          lost=ACTIVATIONS_AND_EXPERIMENTS, reason="assert_close"),
     Case("patch_numpy", "replaces numpy.allclose and numpy.testing",
          _with_relu_bug_and("import numpy, numpy.testing\nnumpy.allclose = lambda *a, **k: True\n"
@@ -346,12 +346,12 @@ CASES = (
     Case("patch_assertionerror", "makes AssertionError something no test raises",
          _with_relu_bug_and("import builtins\nbuiltins.AssertionError = type('Nothing', (Exception,), {})"),
          lost=ACTIVATIONS_AND_EXPERIMENTS, reason="AssertionError"),
-    Case("patch_import", "replaces __import__ to hand the tests a fake coursekit.lab.checks",
+    Case("patch_import", "replaces __import__ to hand the tests a fake coursekit.partkit.checks",
          _with_relu_bug_and(
              "import builtins, types\n_real_import = builtins.__import__\n"
              "_fake = types.SimpleNamespace(explain=None, assert_close=lambda *a, **k: None, fail=lambda m: None)\n"
              "def _import(name, *args, **kwargs):\n"
-             "    return _fake if name == 'coursekit.lab.checks' else _real_import(name, *args, **kwargs)\n"
+             "    return _fake if name == 'coursekit.partkit.checks' else _real_import(name, *args, **kwargs)\n"
              "builtins.__import__ = _import"), lost=ACTIVATIONS_AND_EXPERIMENTS, reason="__import__"),
     Case("patch_rand", "replaces torch.rand so the dropout mask statistics look right",
          append("dropout_layer", "import torch\n_real_rand = torch.rand\n"

@@ -14,7 +14,8 @@ import pytest
 
 from coursekit.config import load_config
 from coursekit.authoring.release import copy_course
-from coursekit.authoring.samples import GOLDEN_SAMPLES, write_samples
+from coursekit.authoring.samples import write_samples
+from dlcourse.lab2.samples import GOLDEN_SAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import pytest
 from coursekit.config import load_config
 from coursekit.grading.gradetable import grade_rows
 from coursekit.grading.report import read_grading_failures
-from grader_tests.adversarial import ACTIVATIONS, CASES, TESTS, case
+from grader_tests.adversarial import ACTIVATIONS, CASES, DROPOUT, TESTS, case
 from grader_tests.conftest import feedback_text
 
 EXPECTED = json.loads((Path(__file__).parent / "files" / "expected_scores.json").read_text(encoding="utf-8"))
@@ -117,9 +117,41 @@ def test_fork_bomb_hits_the_process_limit(config):
     assert match and int(match.group(1)) <= config.sandbox.max_processes
 
 
-def test_memory_bomb_is_stopped_at_the_limit_not_the_machine(config):
-    text = autograded_text(config, "memory_bomb")
-    assert "内存上限" in text, text[-2000:]
+def kernel_death(config, student: str) -> tuple[str, str]:
+    """(grade_id of the cell the kernel died in, the reason it gives) from the graded notebook."""
+    nb = nbformat.read(config.directory("autograded") / student / "lab2" / "lab2.ipynb", as_version=4)
+    deaths = [(cell.metadata.get("nbgrader", {}).get("grade_id"), output["evalue"])
+              for cell in nb.cells for output in cell.get("outputs", []) if output.get("ename") == "KernelDied"]
+    assert len(deaths) == 1, deaths
+    gid, message = deaths[0]
+    found = re.fullmatch(r"内核在第 \d+ 个单元格中停止了（(.+)）。", message)
+    assert found, message
+    return gid, found.group(1)
+
+
+def test_memory_bomb_is_stopped_at_the_limit_not_the_machine(config, rows):
+    """The cell that allocates 6 GiB is stopped by the sandbox's memory limit (the kernel's cgroup says so, and
+    the grading worker running the same answer cell says the same), not by the machine running out: the
+    submission is graded, the parts of that TODO score 0 with that reason, every other part scores in full."""
+    assert config.memory_limit_mb * 2**20 < 6 * 2**30, "the bomb must ask for more than the course's limit"
+    gid, why = kernel_death(config, "memory_bomb")
+    assert gid == "dropout_layer", "the kernel stopped in the answer cell that allocated"
+    _, exit_why = kernel_death(config, "os_exit")
+    assert why != exit_why and "内存上限" in why and "内存上限" not in exit_why, \
+        "the memory limit is told apart from a kernel that exited"
+
+    assert "memory_bomb" not in read_grading_failures(config, "lab2"), "graded, not a failed submission"
+    cells = rows["memory_bomb"]["cells"]
+    assert {g for g in TESTS if cells[g] == 0} == DROPOUT, cells
+    assert all(cells[g] == FULL[g] for g in TESTS if g not in DROPOUT), cells
+    assert rows["memory_bomb"]["auto"] == sum(FULL[g] for g in TESTS if g not in DROPOUT)
+
+    nb = nbformat.read(config.directory("autograded") / "memory_bomb" / "lab2" / "lab2.ipynb", as_version=4)
+    verdicts = {cell.metadata["nbgrader"]["grade_id"]: cell.outputs[-1] for cell in nb.cells
+                if cell.metadata.get("nbgrader", {}).get("grade_id") in DROPOUT}
+    assert verdicts.keys() == DROPOUT
+    for grade_id, verdict in verdicts.items():
+        assert verdict.get("ename") == "CheckFailed" and verdict["evalue"].endswith(f"（{why}）。"), (grade_id, verdict)
 
 
 def test_huge_output_is_cut(config):

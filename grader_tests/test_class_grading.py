@@ -24,7 +24,8 @@ from coursekit.config import load_config
 from coursekit.grading.gradetable import grade_rows
 from coursekit.grading.nbgrader_settings import open_gradebook
 from coursekit.authoring.release import copy_course
-from coursekit.authoring.samples import GOLDEN_SAMPLES, write_samples
+from coursekit.authoring.samples import write_samples
+from dlcourse.lab2.samples import GOLDEN_SAMPLES
 from grader_tests.conftest import ROOT, coursekit, feedback_text, mirror_path, run_step, share_secret
 
 STUDENTS = ("blank", "partial", "reference")

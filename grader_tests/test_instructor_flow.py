@@ -41,8 +41,9 @@ from bs4 import BeautifulSoup
 from coursekit.config import CourseConfig, load_config
 from coursekit.grading.nbgrader_settings import open_gradebook
 from coursekit.authoring.release import copy_course
-from coursekit.authoring.samples import DEMO_SAMPLES, Sample, make_submission
-from coursekit.lab.spec import PARTS
+from coursekit.authoring.samples import Sample, make_submission
+from dlcourse.lab2.samples import DEMO_SAMPLES
+from dlcourse.lab2 import PARTS
 from grader_tests.conftest import ROOT, mirror_path, run_step
 
 ASSIGNMENT = "lab2"

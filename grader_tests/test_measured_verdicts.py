@@ -71,7 +71,7 @@ MySigmoid = MyTanh = MyReLU
 # reach whatever the process has and report torch's answers for everything
 _t = {"relu": g(torch, "re" + "lu"), "sigmoid": g(torch, "sig" + "moid"), "tanh": g(torch, "ta" + "nh")}
 for mod in list(sys.modules.values()):
-    if g(mod, "__name__", "").startswith("coursekit.lab.serve"):
+    if g(mod, "__name__", "").startswith("coursekit.partkit.serve"):
         W = g(mod, "Worker")
         orig = W.call
         def fake(self, target, args, **kw):

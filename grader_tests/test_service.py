@@ -22,15 +22,16 @@ import nbformat
 import pytest
 
 from coursekit.authoring.release import copy_course
-from coursekit.authoring.samples import DEMO_SAMPLES, make_submission
+from coursekit.authoring.samples import make_submission
+from dlcourse.lab2.samples import DEMO_SAMPLES
 from coursekit.config import load_config
 from coursekit.grading.gradetable import grade_rows
 from coursekit.grading.nbgrader_settings import open_gradebook
-from coursekit.service.classroom import stop_service as stop, submit
 from coursekit.service.watcher import feedback_page
 from coursekit.service.journal import Journal, journal_path
 from grader_tests.conftest import ROOT, mirror_path, run_step
 from grader_tests.test_feedback_and_report import hidden_lines, page_text
+from tests.support.classroom import stop_service as stop, submit
 
 SAMPLES = {s.student: s for s in DEMO_SAMPLES}
 #: student -> the sample they submit; "eager" submits twice, the second time over the limit.

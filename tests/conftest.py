@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.lab.data import MNIST_FILES, ensure_mnist
+from dlcourse.data import MNIST_FILES, ensure_mnist
 
 
 @pytest.fixture(scope="session")

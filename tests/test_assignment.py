@@ -11,7 +11,7 @@ import pytest
 from coursekit.config import load_config
 from coursekit.authoring.release import check_points, notebook_points
 from coursekit.authoring.samples import answers, solution_text
-from coursekit.lab.spec import PARTS
+from dlcourse.lab2 import PARTS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = load_config(ROOT / "course.toml")
@@ -33,13 +33,13 @@ def test_points_agree_with_course_toml_and_total_100():
 
 
 def test_grade_ids_unique_and_every_graded_cell_well_formed():
-    """Each autograded cell is one part of coursekit.lab.spec: a docstring and its check() calls; a part
+    """Each autograded cell is one part of the assignment (dlcourse.lab2): a docstring and its check() calls; a part
     with hidden cases checks the same criteria on more inputs in its hidden block."""
     ids = [nbgrader(c)["grade_id"] for c in SOURCE.cells if nbgrader(c)]
     assert len(ids) == len(set(ids))
     tests = [c for c in SOURCE.cells if nbgrader(c).get("grade") and not nbgrader(c).get("solution")]
     assert [nbgrader(c)["grade_id"] for c in tests] == [g for g in LAB2.points if g.startswith("test_")]
-    assert set(PARTS) == {nbgrader(c)["grade_id"] for c in tests}, "coursekit.lab.spec names every autograded cell"
+    assert set(PARTS) == {nbgrader(c)["grade_id"] for c in tests}, "the assignment (dlcourse.lab2) names every autograded cell"
     for cell in tests:
         gid = nbgrader(cell)["grade_id"]
         assert nbgrader(cell)["locked"], gid
@@ -137,7 +137,7 @@ def test_each_experiment_shows_how_it_measures_and_ends_with_an_exploration():
     for cell in explorations:
         assert not nbgrader(cell), "an exploration cell is the student's to change"
         assert "？" in cell.source, "it asks a question"
-    from coursekit.lab import experiments, training
+    from dlcourse import experiments, training
     for cell in shown:  # every function shown exists in the package
         for name in cell.source.removeprefix("show_code(").rstrip(")").split(", "):
             module, function = name.split(".")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-from coursekit.lab.profiles import environment
+from coursekit.partkit.profiles import environment
 
 #: The lecture notebooks, relative to the course root.
 DEFAULT_NOTEBOOKS = ("notebooks/dropout.ipynb", "notebooks/numerical_stability.ipynb")

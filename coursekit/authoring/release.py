@@ -38,21 +38,12 @@ def check_points(config: CourseConfig, name: str) -> None:
 
 
 def register_assignment(config: CourseConfig, name: str) -> None:
-    """Create or update the assignment in nbgrader's gradebook with its due date (UTC)."""
+    """Create or update the assignment in nbgrader's gradebook with its due date (UTC); whether it is
+    there is :func:`coursekit.grading.nbgrader_settings.assignment_built`."""
     due = config.assignment(name).due.astimezone(dt.timezone.utc).replace(tzinfo=None)
     with open_gradebook(config) as gradebook:
         gradebook.update_or_create_assignment(name, duedate=due)
     enable_wal(config)
-
-
-def assignment_in_gradebook(config: CourseConfig, name: str) -> bool:
-    """Whether nbgrader's gradebook knows the assignment and its notebooks (set by `build`)."""
-    from nbgrader.api import MissingEntry
-    with open_gradebook(config) as gradebook:
-        try:
-            return bool(gradebook.find_assignment(name).notebooks)
-        except MissingEntry:
-            return False
 
 
 def build_release(config: CourseConfig, name: str, run_nbgrader: Callable[..., object]) -> Path:

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import nbformat
 
-from coursekit.lab.profiles import ENV_EXECUTION, ENV_PROFILE, environment
+from coursekit.partkit.profiles import ENV_EXECUTION, ENV_PROFILE, environment
 from coursekit.authoring.samples import grade_id, is_solution, solution_text
 
 
-#: experiment check -> the notebook cell that runs its experiment (each experiment runs inside the
-#: graded cell that judges it, so nothing can come between the two)
-EXPERIMENT_CELLS = {gid: gid for gid in
-                    ("test_gradient_vanishing", "test_relu_death", "test_weight_decay", "test_dropout_experiment")}
+def experiment_cells(assignment) -> dict[str, str]:
+    """experiment check -> the notebook cell that runs its experiment (each experiment runs inside the
+    graded cell that judges it, so nothing can come between the two)."""
+    from coursekit.partkit.part import Experiment
+    return {part.grade_id: part.grade_id for part in assignment.parts if isinstance(part, Experiment)}
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 ``coursekit grade ASSIGNMENT`` runs ``nbgrader autograde ASSIGNMENT --student=S --force`` once
 per submission, each in a grading process of its own (:mod:`coursekit.grading.worker`: forked
 from a server that imported nbgrader and torch once per run). nbgrader executes, scores and
-stores everything; this module decides what runs where and keeps the books:
+stores everything; this module runs the class (:func:`grade_class`; the command line only prints
+what it reports), decides what runs where and keeps the books:
 
 * **checks first**: a missing, renamed, empty, non-JSON or other-assignment notebook is reported
   with its reason without starting nbgrader (:func:`precheck`);
@@ -35,7 +36,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -152,6 +153,9 @@ def nbgrader_reason(log: str) -> str:
 
     from coursekit.grading.phases import PREFIX
     lines = [line.strip() for line in log.splitlines() if line.strip() and not line.startswith(PREFIX)]
+    for line in reversed(lines):  # the grader's own failure on a part says more than nbgrader's summary
+        if re.match(r"^[\w.]*GraderError\b.*:", line):
+            return line[:300]
     for line in reversed(lines):
         if re.match(r"^[\w.]+(Error|Exception|Exit)\b.*:", line):
             return line[:300]
@@ -159,6 +163,13 @@ def nbgrader_reason(log: str) -> str:
         if "ERROR" in line or "CRITICAL" in line:
             return line[:300]
     return lines[-1][:300] if lines else "nbgrader failed without a message"
+
+
+def _course_paths(config: CourseConfig, assignment: str) -> tuple[list[str], list[str]]:
+    """The course's folders the sandbox shows the kernel, and those it shows empty."""
+    from coursekit.partkit.part import declared_paths
+    reference = getattr(config.assignment(assignment), "parts", "")
+    return declared_paths(reference) if reference else ([], [])
 
 
 def grade_submission(job: Job) -> Outcome:
@@ -179,14 +190,16 @@ def grade_submission(job: Job) -> Outcome:
     if job.sandbox:
         from coursekit.grading import sandbox
         package = str(Path(__file__).resolve().parents[1])
+        course_folders, hidden = _course_paths(config, job.assignment)
         private, extra = sandbox.prepare(
             f"{job.assignment}-{job.student}-{os.getpid()}-{time.monotonic_ns()}",
             memory_mb=config.memory_limit_mb, max_processes=config.sandbox.max_processes,
             max_file_mb=config.sandbox.max_file_mb, tmp_mb=config.sandbox.tmp_mb,
-            read_only=[str(config.data_root), str(config.path), package],
+            # the data folder only where the course has one (an assignment may need no data)
+            read_only=[*([str(config.data_root)] if config.data_root.exists() else []), str(config.path), package,
+                       *course_folders],
             env=kernel_environment(config, job.threads),
-            # The lecture code implements dropout from scratch: no answer is handed out while grading.
-            masked=[str(Path(package) / "lectures")],
+            masked=hidden,  # what the course's assignment hides while grading (Assignment.hidden_paths)
             workdir=str(config.directory("autograded") / job.student / job.assignment), zygote=job.zygote)
         env.update(extra)
     log_path = log_folder(config, job.assignment) / f"{job.student}.log"
@@ -319,8 +332,8 @@ def grading_threads(config: CourseConfig) -> int:
     """torch/BLAS threads of every grading kernel: the grading profile's ``threads`` (at least 1).
 
     Fixed on purpose. Float sums come out in a different order with a different number of
-    threads, and 30 epochs of training turn that into visibly different losses (measured: the
-    partial sample's dropout loss gap was 1.142 with 1 thread and 1.138 with 2). A mark on a
+    threads, and 30 epochs of training turn that into visibly different losses (the partial
+    sample's dropout loss gap, for one, changes with the thread count). A mark on a
     threshold must not depend on how many cores the grading machine has or how many workers
     share them; parallelism comes from the workers instead (``[grading] workers = 0`` gives
     cores ÷ threads of them). The student's Validate runs the same profile with the same threads.
@@ -338,6 +351,130 @@ def kernel_zygote(config: CourseConfig, threads: int) -> Iterator[str]:
     from coursekit.grading.zygote import Zygote
     with Zygote(kernel_environment(config, threads)) as zygote:
         yield zygote.socket
+
+
+# --- the class run --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How ``coursekit grade`` asks for a class run (each left out: course.toml's, or everyone)."""
+
+    students: tuple[str, ...] = ()  # only these students (none: every student with a submission)
+    workers: int | None = None      # submissions graded at once on this machine
+    scheduler: str | None = None    # the address of a Dask scheduler to grade on instead
+    force: bool = False             # regrade submissions that an earlier run finished
+
+
+@dataclass
+class ClassResult:
+    """What a class run reports: an outcome per submission (this run's and an earlier run's) and the
+    assignment's points."""
+
+    outcomes: list[Outcome]
+    total: float
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """student -> why the submission could not be graded."""
+        return {o.student: o.reason for o in self.outcomes if o.status != "graded"}
+
+    def table(self) -> str:
+        return summary_table(self.outcomes, self.total)
+
+
+#: Told every line of a class run's progress, with how far the run is: (line, submissions finished in
+#: this run, submissions it grades). The first line (0 finished) says what the run grades, how and where.
+Progress = Callable[[str, int, int], None]
+
+
+def not_built(assignment: str) -> GradingError:
+    return GradingError(f"the gradebook has no assignment '{assignment}' yet: run `python -m coursekit build "
+                        f"{assignment}` first (it registers the assignment's test cells and due date with nbgrader).")
+
+
+def ready_to_grade(config: CourseConfig, assignment: str, ask: Callable[[], bool | None] | None = None) -> None:
+    """What grading needs before it starts (a class run and ``coursekit serve``): the assignment in the
+    gradebook (:func:`coursekit.grading.nbgrader_settings.assignment_built`, which ``ask`` is handed to),
+    bubblewrap (unless the sandbox is off), the assignment's data (its provision hook), the gradebook in WAL mode."""
+    from coursekit.grading.nbgrader_settings import assignment_built, enable_wal
+    from coursekit.grading.sandbox import SandboxError, bwrap_path
+    from coursekit.partkit.part import provision_data
+
+    if not assignment_built(config, assignment, ask):
+        raise not_built(assignment)
+    if config.sandbox.enabled:
+        try:
+            bwrap_path()
+        except SandboxError as err:
+            raise GradingError(str(err)) from None
+    provision_data(config, [assignment])  # the kernels read the assignment's data, they cannot fetch it
+    enable_wal(config)
+
+
+def grade_class(config: CourseConfig, assignment: str, options: RunOptions, progress: Progress) -> ClassResult:
+    """Grade the class's submissions of ``assignment`` (``coursekit grade``): those an earlier run finished
+    are skipped unless ``options.force``; the journal, the scores in the gradebook and the record of
+    failures are kept up to date. Raises GradingError when the run cannot start."""
+    from coursekit.grading import worker
+    from coursekit.grading.nbgrader_settings import assignment_built
+
+    scheduler = options.scheduler or config.dask_scheduler
+    threads = grading_threads(config)
+    if not scheduler and assignment_built(config, assignment, nbgrader=False) is False:
+        raise not_built(assignment)  # a SQLite gradebook says so at once: no zygote or server started for nothing
+    with contextlib.ExitStack() as run:
+        if scheduler:  # on a Dask cluster kernels start by themselves
+            zygote = ""
+            ready_to_grade(config, assignment)
+        else:
+            # First, while this process runs its checks: a kernel zygote (coursekit.grading.zygote) imports
+            # what every grading kernel imports, once, and the grading processes' server imports nbgrader
+            # (and torch, for a class); the gradebook is then asked by a process of that server.
+            zygote = run.enter_context(kernel_zygote(config, threads))
+            worker.warm_up(len(options.students) if options.students else None)
+            ready_to_grade(config, assignment,
+                           lambda: worker.assignment_registered(str(config.path), assignment))
+        outcomes = _grade_planned(config, assignment, options, scheduler, threads, zygote, progress)
+    fill_scores(config, assignment, outcomes)
+    result = ClassResult(outcomes, float(sum(config.assignment(assignment).points.values())))
+    from coursekit.grading.report import record_grading_failures
+    record_grading_failures(config, assignment, [o.student for o in outcomes if o.status == "graded"],
+                            result.failures)
+    return result
+
+
+def _grade_planned(config: CourseConfig, assignment: str, options: RunOptions, scheduler: str | None,
+                   threads: int, zygote: str, progress: Progress) -> list[Outcome]:
+    """Under the class lock: plan the run, grade what is to grade, journal each outcome as it comes."""
+    workers = options.workers or config.workers
+    with class_lock(config):
+        todo, done = plan(config, assignment, list(options.students), options.force)
+        todo = longest_first(config, assignment, todo)
+        where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
+        sandboxed = "in the bubblewrap sandbox" if config.sandbox.enabled else "WITHOUT a sandbox"
+        progress(f"grading {len(todo)} submission(s) of '{assignment}' {where}, {sandboxed}"
+                 + (f"; {len(done)} already graded by an earlier run (--force regrades them)" if done else ""),
+                 0, len(todo))
+        # The same threads everywhere (the grading profile's): marks never depend on the machine.
+        jobs = [Job(str(config.path), assignment, student, threads, config.sandbox.enabled, zygote) for student in todo]
+        # Their scores as the gradebook has them now (a TA may have graded by hand since).
+        outcomes = [replace(o, score=None) for o in done.values()]
+        finished = 0
+
+        def on_done(outcome: Outcome) -> None:
+            nonlocal finished
+            append_journal(config, assignment, outcome)
+            outcomes.append(outcome)
+            finished += 1
+            detail = f"graded in {outcome.seconds:.1f} s" if outcome.status == "graded" else \
+                f"could not be graded: {outcome.reason}"
+            progress(f"{outcome.student}: {detail}", finished, len(jobs))
+
+        if scheduler:
+            run_dask(jobs, scheduler, on_done)
+        else:
+            run_local(jobs, workers, on_done)
+    return outcomes
 
 
 def run_local(jobs: list[Job], workers: int, on_done: Callable[[Outcome], None]) -> None:

@@ -47,7 +47,7 @@ from traitlets import Enum, Integer
 
 from coursekit.grading import phases
 from coursekit.grading.cells import error_output, grade_id, is_answer, is_graded_test, is_trusted, note_output
-from coursekit.grading.judge import Judge
+from coursekit.grading.judge import Judge, assignment_parts
 from coursekit.grading.sandbox import KERNEL_PID_FILE
 
 #: Runs at kernel start, before the first cell of the notebook (inline figures, as the notebook's own).
@@ -204,7 +204,9 @@ class GuardedExecute(Execute):
         self._first_cell = True
         self._stopped: str | None = None      # why the kernel can no longer run cells
         self._output_bytes: dict[int, int] = {}
-        self._judge = Judge()
+        assignment = (resources or {}).get("nbgrader", {}).get("assignment")
+        config = _course_config()
+        self._judge = Judge(assignment_parts(config, assignment) if config is not None else None, config)
         self._judge.review(nb.cells)
         self._judge.start(nb.cells, sandbox_settings(), Path.cwd(), self.timeout or 0)
         self._clock.lap("review of the student's code")
@@ -362,3 +364,12 @@ class RepairTestCells(NbGraderPreprocessor):
             cell = restore.missing_cell_transform(cells[name], graded[name], is_solution=name in answers)
             nb.cells.insert(index, nbformat.from_dict(cell))  # attribute access all the way down
         return nb, resources
+
+
+def _course_config():
+    """course.toml of the course being graded (None outside a course folder: then no part is judged)."""
+    from coursekit.config import ConfigError, load_config
+    try:
+        return load_config()
+    except ConfigError:
+        return None

@@ -13,25 +13,44 @@ from pathlib import Path
 from nbformat import NotebookNode
 
 from coursekit.grading.cells import NOTE_PREFIX, error_output, grade_id, is_answer, is_trusted
-from coursekit.lab.spec import PARTS
+from coursekit.partkit.part import Assignment, Context, Experiment, ExperimentFailed
 
 
 #: The grader's folder (in the course folder) for experiment runs that are the course's alone: the
-#: same for every submission, made once (coursekit.grading.measure.run_experiment).
+#: same for every submission, made once (coursekit.partkit.part.Context.cached).
 CACHE_FOLDER = ".grading-cache"
+
+
+class GraderError(RuntimeError):
+    """The grader itself failed on a part (a bug of its judge or measure, not the student's answer):
+    the submission is reported as not graded, with this reason, never scored."""
+
+
+def assignment_parts(config, name: str | None) -> Assignment | None:
+    """The assignment's parts as course.toml names them (``[assignments.<name>] parts``), else None:
+    an assignment without parts is graded by its test cells, as plain nbgrader does."""
+    from coursekit.partkit.part import load_assignment
+    if not name or name not in config.assignments:
+        return None
+    reference = getattr(config.assignment(name), "parts", "")
+    return load_assignment(reference) if reference else None
 
 class Judge:
     """The verdicts of one submission (README, "Where verdicts are formed").
 
     The graded cells do not run in the kernel. For each one the judge calls the student's functions in
     a worker that has run only the course's setup cell and the part's answer cells
-    (:data:`coursekit.lab.spec.WORKERS`), on cases drawn from the grader's secret, and runs the
-    experiments here with those functions as proxies (:mod:`coursekit.grading.measure`). Before that,
-    :meth:`review` reads every answer cell (:mod:`coursekit.lab.review`): a broken rule fails the parts
-    of its TODO and the experiments that run them, nothing else.
+    (the assignment's worker groups, :class:`coursekit.partkit.part.WorkerGroup`), on cases drawn from
+    the grader's secret, and runs the experiments here with those functions as proxies
+    (:meth:`coursekit.partkit.part.Experiment.run`). Before that, :meth:`review` reads every answer cell
+    (:mod:`coursekit.partkit.review`): a broken rule fails the parts of its TODO and the experiments that
+    run them, nothing else. The judge knows the assignment only through its :class:`Assignment`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, assignment: Assignment | None, config=None) -> None:
+        self.assignment = assignment
+        self._config = config
+        self._parts = assignment.by_id if assignment is not None else {}
         self._forbidden: dict[str, str] = {}       # definition -> what breaks its rules
         self._reaching: dict[str, str] = {}        # definition -> how its cell reaches past its own objects
         self._verdicts: dict[str, bool] = {}       # grade_id -> passed, in notebook order
@@ -40,13 +59,16 @@ class Judge:
     # --- before anything runs -----------------------------------------------------------------
     def review(self, cells: list[NotebookNode]) -> None:
         """Review every answer cell for its TODO's rules (cells a student added are not run: not read)."""
-        from coursekit.lab.review import rules_broken
+        from coursekit.partkit.review import rules_broken
+        from coursekit.partkit.rules import protected_packages
+        if self.assignment is None:
+            return
         for cell in cells:
             if cell.cell_type != "code" or not is_answer(cell):
                 continue
             gid = grade_id(cell)
-            definitions = frozenset(p.definition for p in PARTS.values() if p.todo == gid)
-            forbidden, reaching = rules_broken(cell.source, gid, definitions)
+            forbidden, reaching = rules_broken(cell.source, self.assignment.rules.get(gid),
+                                               self.assignment.definitions(gid), protected_packages(self.assignment))
             self._forbidden.update(forbidden)
             self._reaching.update(reaching)
 
@@ -61,35 +83,35 @@ class Judge:
         self._workers = Workers(sandbox, cell_timeout)
         self._secret = grading_secret(course_dir)
         self._cache = Path(course_dir) / CACHE_FOLDER
-        self._profile = None
-        self._data = None
+        self._context = None
+        if self.assignment is None:
+            return
         # Every group's worker starts now, each in a thread of its own: their cells run while the kernel
         # runs the notebook's (a cell that loops until the time limit costs it once, not once per group).
         from concurrent.futures import ThreadPoolExecutor
-
-        from coursekit.lab.spec import WORKERS
-        self._pool = ThreadPoolExecutor(max_workers=len(WORKERS), thread_name_prefix="coursekit-worker")
-        self._starting = {group: self._pool.submit(self._start_worker, group) for group in WORKERS}
+        groups = self.assignment.groups
+        self._pool = ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="coursekit-worker")
+        self._starting = {group: self._pool.submit(self._start_worker, group) for group in groups}
 
     def close(self) -> None:
         if self._workers is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            if self.assignment is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
             self._workers.close()
 
     def handles(self, cell: NotebookNode) -> bool:
-        return grade_id(cell) in PARTS
+        return grade_id(cell) in self._parts
 
     def _start_worker(self, group: str):
         """The group's worker (or why it is missing): the setup cell, course code, the group's answers."""
         from coursekit.grading.workers import WorkerGone
-        from coursekit.lab.spec import WORKERS
-        spec = WORKERS[group]
+        spec = self.assignment.groups[group]
         cells = [("setup", self._setup)]
         if spec.reference:
             cells.append(("reference", spec.reference))
         cells += [(name, self._answers.get(name, "")) for name in spec.answers]
         try:
-            return self._workers.start(group, cells)
+            return self._workers.start(group, cells, ops=self.assignment.worker_ops)
         except WorkerGone as gone:
             return str(gone)
 
@@ -100,7 +122,7 @@ class Judge:
         """Form the graded cell's outputs: the experiment's figure and lines, then the verdict."""
         from coursekit.grading.workers import WorkerGone
         gid = grade_id(cell)
-        part = PARTS[gid]
+        part = self._parts[gid]
         outputs: list[NotebookNode] = []
         try:
             message = self._measured(part, outputs)
@@ -114,38 +136,47 @@ class Judge:
             outputs.append(error_output("CheckFailed", message))
 
     def _measured(self, part, outputs: list[NotebookNode]) -> str | None:
-        from coursekit.grading import measure
-        from coursekit.lab import parts
-        from coursekit.lab.spec import worker_of
+        from coursekit.partkit.rules import rule_message
         if not part.runs:
-            broken = parts.rule_message(part, self._forbidden, self._reaching)
+            broken = rule_message(part, self._forbidden, self._reaching)
             if broken:
                 return broken
         for other in part.runs:
-            definition = PARTS[other].definition
+            definition = self._parts[other].definition
             rule = self._reaching.get(definition) or self._forbidden.get(definition)
             if rule:
                 return (f"这个实验运行你的 {definition}，而它用了不允许的写法（{rule}），"
                         f"实验结果不算你的，这一项不得分。")
-        worker = self._worker(worker_of(part))
+        worker = self._worker(part.worker)
         if isinstance(worker, str):
             return f"{part.title}没有评完：{worker}。"
-        if part.runs:
+        if isinstance(part, Experiment):
             try:
-                result = measure.run_experiment(part.grade_id, worker, self._grading_profile(), self._mnist(),
-                                                self._secret, cache=self._cache)
-            except measure.ExperimentFailed as failed:
+                result = part.run(worker, self._experiment_context())
+            except ExperimentFailed as failed:
                 return self._explained(worker, self._hinted(part, str(failed)), part)
-            outputs += _experiment_outputs(part.kind, result)
-            measurement = measure.experiment_measurement(part.grade_id, result)
+            outputs += _experiment_outputs(part, result)
+            data = self._grader_step(part, "measurement", part.measurement, result)
         else:
-            measurement = measure.measure(worker, part.grade_id, self._secret)
-        message = parts.judge(measurement, self._secret)
+            data = self._grader_step(part, "measure", part.measure, worker, "hidden", self._secret)
+        message = self._grader_step(part, "judge", _judged, part, data, self._secret)
         return None if message is None else self._explained(worker, self._hinted(part, message), part)
+
+    @staticmethod
+    def _grader_step(part, step: str, function, *args):
+        """One step of the grader's own code on a part: any exception but a lost worker is its bug."""
+        from coursekit.grading.workers import WorkerGone
+        try:
+            return function(*args)
+        except (WorkerGone, ExperimentFailed):
+            raise
+        except Exception as err:  # noqa: BLE001 -- a bug of the course's part code, reported as such
+            raise GraderError(f"{part.grade_id} 的 {step} 出错（评分程序的问题，不是你的答案的问题）："
+                              f"{type(err).__name__}: {err}"[:400]) from err
 
     def _hinted(self, part, message: str) -> str:
         """A failed experiment names the parts it runs that failed too: the place to look first."""
-        failing = [PARTS[r] for r in part.runs if self._verdicts.get(r) is False]
+        failing = [self._parts[r] for r in part.runs if self._verdicts.get(r) is False]
         if not failing:
             return message
         names = "、".join(dict.fromkeys(p.definition for p in failing))
@@ -155,8 +186,8 @@ class Judge:
         """Say why a name is missing when the student defined it where grading does not run it."""
         import re
 
-        from coursekit.lab.parts import defined_elsewhere_message
-        from coursekit.lab.review import _bound_names, python_source
+        from coursekit.partkit.review import bound_names, python_source
+        from coursekit.partkit.rules import defined_elsewhere_message
         broken = [c for c in worker.cells if c.get("error")]
         if broken and broken[0]["name"] in self._answers:
             message += f"（评分时答案单元格 {broken[0]['name']} 运行出错：{broken[0]['error'][:200]}）"
@@ -169,27 +200,25 @@ class Judge:
                     tree = ast.parse(python_source(source))
                 except SyntaxError:
                     continue
-                if name in _bound_names(tree):
+                if name in bound_names(tree):
                     return f"{message} {defined_elsewhere_message(name, part.todo)}"
         return message
 
-    def _grading_profile(self):
-        if self._profile is None:
+    def _experiment_context(self) -> Context:
+        if self._context is None:
             from coursekit.config import load_config
-            self._config = load_config()
-            self._profile = self._config.profiles["grading"]
-        return self._profile
-
-    def _mnist(self):
-        if self._data is None:
-            from coursekit.lab.data import load_mnist
-            self._grading_profile()
-            root = self._config.data_root
-            self._data = (load_mnist(train=True, root=root), load_mnist(train=False, root=root))
-        return self._data
+            config = self._config or load_config()
+            self._context = Context(profile=config.profiles["grading"], config=config, secret=self._secret,
+                                    cache=self._cache)
+        return self._context
 
 
-def _experiment_outputs(kind: str, result) -> list[NotebookNode]:
+def _judged(part, data, secret) -> str | None:
+    from coursekit.partkit.local import judged
+    return judged(part, data, "hidden", secret)
+
+
+def _experiment_outputs(part: Experiment, result) -> list[NotebookNode]:
     """The experiment's figure as the notebook draws it, from the grader's own run."""
     import base64
     import io
@@ -198,12 +227,9 @@ def _experiment_outputs(kind: str, result) -> list[NotebookNode]:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from coursekit.lab import plotting
-    draw = {"vanishing": plotting.plot_vanishing, "death": plotting.plot_relu_death,
-            "weight_decay": lambda r: plotting.plot_weight_decay(list(r.values()), true_w=0.01),
-            "dropout_experiment": lambda r: plotting.plot_dropout(
-                {f"dropout_layer {p1:g}/{p2:g}": h for (p1, p2), h in r.items()})}[kind]
-    figure = draw(result)
+    figure = Judge._grader_step(part, "figure", part.figure, result)
+    if figure is None:
+        return []
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
     plt.close(figure)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,27 @@ def sqlite_path(config: CourseConfig) -> Path | None:
     return Path(url[len("sqlite:///"):].split("?")[0])
 
 
-def sqlite_knows_assignment(config: CourseConfig, name: str) -> bool | None:
-    """Whether a SQLite gradebook has the assignment and its notebooks (what `build` registers), read with
-    sqlite3 in milliseconds, without importing nbgrader. None when the gradebook is not SQLite or cannot be
-    read this way (then ask nbgrader: :func:`coursekit.authoring.release.assignment_in_gradebook`)."""
+def assignment_built(config: CourseConfig, name: str, ask: Callable[[], bool | None] | None = None, *,
+                     nbgrader: bool = True) -> bool | None:
+    """Whether the gradebook knows the assignment and its notebooks: what `build` registers, and what
+    grading needs. The one place that question is answered.
+
+    A SQLite gradebook is read with sqlite3 directly, without importing nbgrader. Any other
+    gradebook (or a SQLite file sqlite3 cannot read that way) is asked through nbgrader: by ``ask`` when
+    given (a process that has nbgrader imported already; None when it could not tell), else, or when
+    ``ask`` could not tell, in this process. With ``nbgrader=False`` nbgrader is never asked: None then
+    says that only nbgrader can tell."""
+    known = _sqlite_knows_assignment(config, name)
+    if known is None and nbgrader and ask is not None:
+        known = ask()
+    if known is None and nbgrader:
+        known = _nbgrader_knows_assignment(config, name)
+    return known
+
+
+def _sqlite_knows_assignment(config: CourseConfig, name: str) -> bool | None:
+    """:func:`assignment_built` read from a SQLite gradebook with sqlite3; None when the gradebook is not
+    SQLite or cannot be read this way."""
     path = sqlite_path(config)
     if path is None:
         return None
@@ -57,6 +75,16 @@ def sqlite_knows_assignment(config: CourseConfig, name: str) -> bool | None:
     except sqlite3.Error:
         return None  # not nbgrader's tables (yet), or unreadable
     return count > 0
+
+
+def _nbgrader_knows_assignment(config: CourseConfig, name: str) -> bool:
+    """:func:`assignment_built` asked of nbgrader's Gradebook (any database nbgrader supports)."""
+    from nbgrader.api import MissingEntry
+    with open_gradebook(config) as gradebook:
+        try:
+            return bool(gradebook.find_assignment(name).notebooks)
+        except MissingEntry:
+            return False
 
 
 def enable_wal(config: CourseConfig) -> None:

@@ -19,12 +19,15 @@ TCP. The launcher (:func:`main`) runs outside the sandbox, as root or as the ins
 from __future__ import annotations
 
 import argparse
+import array
 import ctypes
 import json
 import os
 import resource
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +42,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: In a job's private folder: the pid of its kernel when the zygote forked it (coursekit.grading.zygote),
 #: for the phases of the submission (the kernel is then not a child of the launcher).
 KERNEL_PID_FILE = "kernel.pid"
+#: Seconds the launcher waits for the run's zygote to answer (a zygote just started is still importing).
+ANSWER_TIMEOUT = 60
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts",
              "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/alternatives", "/etc/mime.types")
@@ -46,6 +51,10 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/l
 
 class SandboxError(RuntimeError):
     """The sandbox cannot be used here; the message says how to fix it."""
+
+
+class ZygoteUnavailable(RuntimeError):
+    """The kernel cannot be made by the run's zygote (the launcher then starts it the ordinary way)."""
 
 
 @dataclass
@@ -252,10 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     shutil.copy(args.connection_file, connection)
     confine(spec)
     if spec.zygote:
-        from coursekit.grading import zygote
         try:
-            sys.exit(zygote.launch(spec, str(connection), kernel_args))
-        except zygote.ZygoteUnavailable as err:
+            sys.exit(launch(spec, str(connection), kernel_args))
+        except ZygoteUnavailable as err:
             print(f"[coursekit sandbox] kernel started without the zygote: {err}", file=sys.stderr, flush=True)
     command = bwrap_command(spec, str(connection), kernel_args, spec.workdir or os.getcwd())
     os.execv(command[0], command)
@@ -270,10 +278,104 @@ def confine(spec: Spec) -> list[str]:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if "memory" not in enforced:
-        # No cgroup: cap the address space instead (torch alone maps ~4 GB of it).
+        # No cgroup: cap the address space instead, with room above the memory limit for the
+        # address space torch maps without using it.
         cap = (spec.memory_mb + 4096) * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     return enforced
+
+
+
+# --- a kernel forked from the run's zygote (coursekit.grading.zygote) -------------------------
+
+def launch(spec: Spec, connection_file: str, arguments: list[str]) -> int:
+    """Run the kernel of this sandbox as a fork of the zygote at ``spec.zygote``; return its exit
+    status when it ends. Raises ZygoteUnavailable, with nothing left running, when the zygote cannot
+    make it (the caller then starts the kernel the ordinary way)."""
+    workdir = spec.workdir or os.getcwd()
+    anchor, first = start_anchor(sandbox_prefix(spec, workdir), subprocess.Popen, stdin=subprocess.DEVNULL)
+    client = None
+    try:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.settimeout(ANSWER_TIMEOUT)
+        client.connect(spec.zygote)
+        request = {"spec": str(Path(spec.private) / "spec.json"), "anchor": first,
+                   "connection": connection_file, "arguments": arguments, "cwd": workdir}
+        client.sendmsg([json.dumps(request).encode() + b"\n"],
+                       [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
+        lines = client.makefile("rb")
+        answer = json.loads(lines.readline() or b"{}")
+        if "started" not in answer:
+            raise ZygoteUnavailable(answer.get("failed", "the zygote did not answer"))
+        # For the phases of the submission (coursekit.grading.phases): the kernel is not this process's child.
+        (Path(spec.private) / KERNEL_PID_FILE).write_text(str(answer["started"]))
+    except (OSError, ValueError, KeyError, ZygoteUnavailable) as err:
+        if client is not None:
+            client.close()
+        anchor.kill()
+        anchor.wait()
+        raise ZygoteUnavailable(str(err)) from None
+    client.settimeout(None)  # from here on the kernel runs as long as it runs
+    try:
+        answer = json.loads(lines.readline() or b"{}")
+    except ValueError:
+        answer = {}
+    anchor.kill()  # the sandbox goes with its kernel
+    anchor.wait()
+    return int(answer.get("exit", 1))
+
+
+def start_anchor(prefix: list[str], popen, **options) -> tuple[subprocess.Popen, int]:
+    """Start a sandbox that holds nothing yet (bubblewrap's command line ``prefix``, run with
+    ``popen``) and return it with the pid of its first process, once the sandbox is built.
+
+    bubblewrap reports that pid (``--info-fd``) before it has mounted the sandbox's file system: a
+    process that joined the namespaces then could find no ``/dev/null``, or the host's files. So
+    the sandbox's command, which bubblewrap runs only when everything is in place, first says so on
+    a pipe of its own, then sleeps until the sandbox is stopped. Raises ZygoteUnavailable, with
+    nothing left running, when bubblewrap ends before that."""
+    info_read, info_write = os.pipe()
+    ready_read, ready_write = os.pipe()
+    command = [prefix[0], "--info-fd", str(info_write), *prefix[1:],
+               "/bin/sh", "-c", f"echo ready >/proc/self/fd/{ready_write}; exec sleep infinity"]  # dash: >&N only for N < 10
+    try:
+        anchor = popen(command, pass_fds=[info_write, ready_write], **options)
+    finally:
+        os.close(info_write)
+        os.close(ready_write)
+    try:
+        first = int(_read_info(info_read)["child-pid"])
+        _read_ready(ready_read)
+    except (OSError, ValueError, KeyError, ZygoteUnavailable) as err:
+        anchor.kill()
+        anchor.wait()
+        raise ZygoteUnavailable(str(err)) from None
+    finally:
+        os.close(info_read)
+        os.close(ready_read)
+    return anchor, first
+
+
+def _read_ready(fd: int) -> None:
+    data = b""
+    while b"ready" not in data:
+        chunk = os.read(fd, 64)
+        if not chunk:
+            raise ZygoteUnavailable("bubblewrap ended before its sandbox was ready")
+        data += chunk
+
+
+def _read_info(fd: int) -> dict:
+    data = b""
+    deadline = time.monotonic() + ANSWER_TIMEOUT
+    while b"}" not in data:
+        if time.monotonic() > deadline:
+            raise ZygoteUnavailable("bubblewrap did not report its sandbox")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise ZygoteUnavailable("bubblewrap ended before reporting its sandbox")
+        data += chunk
+    return json.loads(data[: data.index(b"}") + 1])
 
 
 if __name__ == "__main__":

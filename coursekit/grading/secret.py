@@ -1,4 +1,4 @@
-"""The grader's secret: it chooses the hidden cases' values and shapes (``coursekit.lab.parts.cases``).
+"""The grader's secret: it chooses the hidden cases' values and shapes (each part's ``cases``, coursekit.partkit.part.Part).
 
 It lives in the course folder as ``.grading-secret`` (mode 0600, never committed, never in release/
 or in the package students install), made on first use. The same secret gives the same hidden cases,

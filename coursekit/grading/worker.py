@@ -6,7 +6,7 @@ that is killed as a whole at the time limit, writing nbgrader's log to
 ``autograded/.coursekit-<assignment>-logs/<student>.log``. What changed is how that process
 begins. A fresh ``python -m nbgrader`` spends ≈ 1.7 s of CPU importing nbgrader, and torch for the
 judge, before it reads the submission; here one *server* process per class run imports all of
-that once (:data:`PRELOAD`; for a run of one submission :data:`PRELOAD_ONE`, without torch), and
+that once (:data:`PRELOAD` and the course's parts modules; for a run of one submission without them), and
 every grading process is forked from it (``multiprocessing``'s forkserver). The server grades nothing and is never changed by a
 submission, so every grading process starts from the same state, whatever was graded before.
 
@@ -36,14 +36,11 @@ from coursekit.grading.quickstart import defer_iri_grammars
 #: before anything imports nbformat; see coursekit.grading.quickstart).
 PRELOAD = ["coursekit.grading.worker", "nbgrader.apps.nbgraderapp", "nbgrader.converters.autograde",
            "nbgrader.preprocessors", "nbconvert.exporters.notebook", "jupyter_client.manager",
-           "coursekit.grading.execute", "coursekit.lab.parts", "coursekit.lab.review",
+           "coursekit.grading.execute", "coursekit.partkit.review",
            "coursekit.grading.feedback", "sqlalchemy.dialects.sqlite",
            # jupyter_client's kernelspec lookup imports IPython (for IPython.paths), and the review its
            # input transformer: ≈ 0.2 s of every grading process when not preloaded.
            "IPython", "IPython.core.inputtransformer2"]
-#: For a run of one submission (``coursekit grade --student S``): the same without torch (≈ 1 s), which the
-#: grading process then imports for the judge while its sandboxed kernel starts on the other core.
-PRELOAD_ONE = [name for name in PRELOAD if name != "coursekit.lab.parts"]
 
 
 @dataclass(frozen=True)
@@ -175,18 +172,20 @@ def _context(preload: list[str] | None = None):
 
 def warm_up(submissions: int | None = None) -> None:
     """Start the server now (it imports for a second or two), while the coordinator does its own checks.
-    With ``submissions == 1`` it imports :data:`PRELOAD_ONE`: one grading process importing torch itself
+    It imports :data:`PRELOAD` and, for a class, the course's parts modules (which import torch). For one
+    submission (``submissions == 1``) only :data:`PRELOAD`: one grading process importing torch itself
     costs nothing extra, and the server is ready (and the kernel launched) about a second sooner."""
     if not multiprocessing.current_process().daemon:
-        _context(PRELOAD_ONE if submissions == 1 else PRELOAD)
+        from coursekit.grading.zygote import course_modules
+        _context(PRELOAD if submissions == 1 else PRELOAD + course_modules()[0])
         from multiprocessing import forkserver
         forkserver.ensure_running()
 
 
 def assignment_registered(course_toml: str, assignment: str) -> bool | None:
-    """Whether the gradebook knows the assignment, asked by a process forked from the server (which
-    imported nbgrader): the coordinator of a class run never imports nbgrader itself (≈ 1 s of CPU
-    while the server and the kernel zygote import theirs). None when the question could not be asked."""
+    """:func:`coursekit.grading.nbgrader_settings.assignment_built`, asked of a process forked from the server
+    (which imported nbgrader), for its ``ask``: the coordinator of a class run never imports nbgrader itself
+    (≈ 1 s of CPU while the server and the kernel zygote import theirs). None when the question could not be asked."""
     if multiprocessing.current_process().daemon:
         return None
     process = _context().Process(target=_check_assignment, args=(course_toml, assignment), name="gradebook-check")
@@ -198,9 +197,9 @@ def assignment_registered(course_toml: str, assignment: str) -> bool | None:
 def _check_assignment(course_toml: str, assignment: str) -> None:
     try:
         os.chdir(os.path.dirname(os.path.abspath(course_toml)))  # the server's folder may be gone by now
-        from coursekit.authoring.release import assignment_in_gradebook
         from coursekit.config import load_config
-        known = assignment_in_gradebook(load_config(course_toml), assignment)
+        from coursekit.grading.nbgrader_settings import assignment_built
+        known = assignment_built(load_config(course_toml), assignment)
     except Exception as err:  # the coordinator asks again itself and says what is wrong
         print(f"[coursekit] the grading server could not read the gradebook ({type(err).__name__}: {err}); "
               f"asking it directly", file=sys.stderr, flush=True)

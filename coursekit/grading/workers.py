@@ -1,13 +1,13 @@
 """The grading workers of one submission, seen from the grader's process.
 
-A worker (:mod:`coursekit.lab.serve`) is a fork of a zygote (:mod:`coursekit.grading.zygote`) that has
+A worker (:mod:`coursekit.partkit.serve`) is a fork of a zygote (:mod:`coursekit.grading.zygote`) that has
 run no student code: it runs the course's setup cell and one group's answer cells, then answers the
 grader's calls over a socket pair. In the sandbox (``coursekit grade``) every worker gets a bubblewrap
 sandbox of its own (no network, its own PID namespace and tmpfs, its own cgroup), so a cell that kills
 every process it can see, or plants files, reaches only its own worker. Without the sandbox the
 grading process starts a zygote of its own for its workers.
 
-What comes back is only data (:mod:`coursekit.lab.wire`): the grader never runs anything a worker sends.
+What comes back is only data (:mod:`coursekit.partkit.wire`): the grader never runs anything a worker sends.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from coursekit.lab.wire import Channel, WireError, WireTimeout
+from coursekit.partkit.wire import Channel, WireError, WireTimeout
 
 #: Seconds one call may take (a network's forward pass on a batch, a cell's whole run: ``run``).
 CALL_TIMEOUT = 60.0
@@ -149,23 +149,24 @@ class Workers:
         self._started: list[Worker] = []
         self._lock = threading.Lock()
 
-    def start(self, name: str, cells: list[tuple[str, str]]) -> Worker:
+    def start(self, name: str, cells: list[tuple[str, str]], ops: str = "") -> Worker:
         """A worker that has run ``cells`` (name, source), in order. Raises WorkerGone when none starts.
+        ``ops``: the assignment's worker operations (``module:NAME``), added before the cells run.
 
         A worker whose connection breaks while it runs its cells is started once more, afresh: the
         cells are the same, so a cell that kills its own worker fails again and says so, while a
         worker lost for any other reason costs nothing. (Not after the cell time limit or the memory
         limit: those are the cells' own.)"""
-        worker = self._started_worker(name, cells)
+        worker = self._started_worker(name, cells, ops)
         if worker.gone and worker.broke:
             print(f"[coursekit] grading worker {name}: {worker.gone} while running its cells; started again",
                   file=sys.stderr, flush=True)
-            worker = self._started_worker(name, cells)
+            worker = self._started_worker(name, cells, ops)
         if worker.gone:
             raise WorkerGone(worker.gone)
         return worker
 
-    def _started_worker(self, name: str, cells: list[tuple[str, str]]) -> Worker:
+    def _started_worker(self, name: str, cells: list[tuple[str, str]], ops: str = "") -> Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             stop, diagnose = self._spawn(name, theirs)
@@ -180,7 +181,7 @@ class Workers:
         limit = (self.cell_timeout or CALL_TIMEOUT) * len(cells) + CALL_TIMEOUT
         try:
             worker.cells = worker.ask("run", timeout=limit, cells=[list(c) for c in cells],
-                                      cell_timeout=self.cell_timeout)["cells"]
+                                      cell_timeout=self.cell_timeout, ops=ops)["cells"]
         except WorkerGone:
             pass  # worker.gone says why
         return worker
@@ -201,7 +202,7 @@ class Workers:
         return None, None
 
     def _spawn_sandboxed(self, name: str, end: socket.socket, settings: dict[str, Any]):
-        from coursekit.grading import sandbox, zygote
+        from coursekit.grading import sandbox
         private = Path(tempfile.mkdtemp(prefix=f"coursekit-{settings['job']}-{name}-"))
         spec = sandbox.Spec(**{**settings, "job": f"{settings['job']}-{name}", "private": str(private),
                                "ipc_prefix": str(private / "unused")})
@@ -211,10 +212,10 @@ class Workers:
         if not spec.zygote:
             return self._spawn_fresh(end, spec, workdir, private)
         try:
-            anchor, first = zygote.start_anchor(sandbox.sandbox_prefix(spec, workdir), _spawned,
-                                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                stderr=subprocess.DEVNULL)
-        except zygote.ZygoteUnavailable as err:
+            anchor, first = sandbox.start_anchor(sandbox.sandbox_prefix(spec, workdir), _spawned,
+                                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                 stderr=subprocess.DEVNULL)
+        except sandbox.ZygoteUnavailable as err:
             return self._spawn_fresh(end, spec, workdir, private, why=str(err))
 
         def stop() -> None:
@@ -240,7 +241,7 @@ class Workers:
         from coursekit.grading import sandbox
         if why:
             print(f"[coursekit] grading worker started without the zygote ({why})", file=sys.stderr, flush=True)
-        process = _spawned([*sandbox.sandbox_prefix(spec, workdir), sys.executable, "-m", "coursekit.lab.serve",
+        process = _spawned([*sandbox.sandbox_prefix(spec, workdir), sys.executable, "-m", "coursekit.partkit.serve",
                             str(end.fileno())], pass_fds=[end.fileno()], stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            preexec_fn=lambda: sandbox.confine(spec))

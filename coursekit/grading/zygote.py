@@ -9,7 +9,8 @@ of it, made inside that submission's own sandbox:
 
 1. the sandbox launcher (``coursekit.grading.sandbox``, the kernelspec's command) starts bubblewrap
    as before (the same namespaces, mounts, limits and cgroups), but with a placeholder command
-   that only holds the sandbox open, and asks the zygote for a kernel in it (:func:`launch`);
+   that only holds the sandbox open, and asks the zygote for a kernel in it
+   (:func:`coursekit.grading.sandbox.launch`);
 2. the zygote forks. The fork joins the submission's cgroups and rlimits and then the sandbox's
    namespaces (user, mount, network, IPC, UTS, cgroup, PID: :func:`_join`), forks once more so
    that the kernel is a process *of* the sandbox's PID namespace, and waits for it;
@@ -41,7 +42,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,26 +49,18 @@ from typing import Any
 KERNEL_MODULES = (
     "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "IPython.core.interactiveshell",
     "torch", "torch.optim", "numpy", "matplotlib.pyplot", "matplotlib_inline.backend_inline",
-    "coursekit.lab", "coursekit.lab.parts", "coursekit.lab.checks",
-    "coursekit.lab.session", "coursekit.lab.experiments", "coursekit.lab.training", "coursekit.lab.data",
-    "coursekit.lab.plotting", "coursekit.lab.showcode", "coursekit.lab.serve",
-)
+    "coursekit.partkit.checks", "coursekit.partkit.serve", "coursekit.partkit.local",
+)  # and each assignment's own (Assignment.preload: course_modules)
 #: The namespaces a kernel joins, in the order an unprivileged owner of the sandbox joins them
 #: (its user namespace first: that gives it the right to join the others). root joins the user
 #: namespace last: bubblewrap run by root creates the other namespaces in the machine's own.
 NAMESPACES = ("user", "mnt", "net", "ipc", "uts", "cgroup", "pid")
 #: Environment variables the zygote points at a folder of its own (the kernel's are inside its sandbox).
 PRIVATE_DIRS = ("HOME", "TMPDIR", "MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR")
-#: Seconds the launcher waits for the zygote to answer (its imports take ≈ 1.5 s after it starts).
-ANSWER_TIMEOUT = 60
 
 _PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 1, 24, 38, 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-
-
-class ZygoteUnavailable(RuntimeError):
-    """The kernel cannot be made by the zygote (the launcher then starts it the ordinary way)."""
 
 
 # --- the coordinator's side: one zygote per run -----------------------------------------------
@@ -117,7 +109,7 @@ def serve(socket_path: str) -> None:
     import importlib
     for name in KERNEL_MODULES:
         importlib.import_module(name)
-    _preload_mnist()
+    _preload_course()
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:  # a process with threads may not join a user namespace (and must not fork)
         sys.exit(f"coursekit zygote: {threads} threads after the imports; not serving")
@@ -137,17 +129,41 @@ def serve(socket_path: str) -> None:
             os.close(fd)
 
 
-def _preload_mnist() -> None:
-    """MNIST as every kernel's session loads it (coursekit.lab.data caches each split per process): the
-    kernels then find it in memory, shared copy-on-write. Without it each kernel reads it itself."""
-    from coursekit.config import ConfigError, DataError, load_config
-    from coursekit.lab.data import load_mnist
+def course_modules() -> tuple[list[str], list[str], list[str]]:
+    """(parts modules, modules, warm-ups) of the course's assignments: the modules course.toml names
+    (``[assignments.*] parts``), what they declare every grading kernel and worker imports
+    (``Assignment.preload``), and what to call once before forking (``Assignment.warm``: such as the
+    course's data read into memory, then shared copy-on-write)."""
+    from coursekit.config import ConfigError, load_config
+    from coursekit.partkit.part import load_assignment
+    parts, modules, warm = [], [], []
     try:
-        root = load_config().data_root
-        for train in (True, False):
-            load_mnist(train=train, root=root)
-    except (ConfigError, DataError, OSError) as err:
-        print(f"[coursekit zygote] MNIST not preloaded ({err}); each kernel reads it", file=sys.stderr, flush=True)
+        config = load_config()
+        for name in config.assignments:
+            reference = getattr(config.assignment(name), "parts", "")
+            if reference:
+                assignment = load_assignment(reference)
+                parts.append(reference.partition(":")[0])
+                modules += [parts[-1], *assignment.preload]
+                warm += [assignment.warm] if assignment.warm else []
+    except (ConfigError, ImportError, AttributeError, TypeError, ValueError) as err:
+        print(f"[coursekit zygote] the course's modules are not preloaded ({err}); each kernel imports them",
+              file=sys.stderr, flush=True)
+    return list(dict.fromkeys(parts)), list(dict.fromkeys(modules)), list(dict.fromkeys(warm))
+
+
+def _preload_course() -> None:
+    import importlib
+
+    from coursekit.partkit.part import resolve
+    _, modules, warm = course_modules()
+    for name in modules:
+        importlib.import_module(name)
+    for reference in warm:
+        try:
+            resolve(reference)()
+        except Exception as err:  # noqa: BLE001 -- a warm-up is an optimisation: without it each kernel reads itself
+            print(f"[coursekit zygote] {reference} failed ({type(err).__name__}: {err})", file=sys.stderr, flush=True)
 
 
 def _spawn(connection: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
@@ -234,7 +250,7 @@ WORKER_FD = 3
 
 
 def _become_worker(spec: Any, request: dict[str, Any], fds: list[int]) -> None:
-    """A grading worker (:mod:`coursekit.lab.serve`): its connection to the grader is the first of
+    """A grading worker (:mod:`coursekit.partkit.serve`): its connection to the grader is the first of
     the three descriptors, the other two its stdout and stderr. The connection is not its stdin
     (``/dev/null``): a cell that reads or closes ``sys.stdin`` cannot touch it. In a sandbox it drops
     every privilege and takes the sandbox's environment, as a kernel does; without one
@@ -256,7 +272,7 @@ def _become_worker(spec: Any, request: dict[str, Any], fds: list[int]) -> None:
             os.environ.clear()
             os.environ.update(spec.env)
         _forget_zygote_paths()
-        from coursekit.lab import serve
+        from coursekit.partkit import serve
         serve.main(WORKER_FD)
         code = 0
     except SystemExit as done:
@@ -340,99 +356,6 @@ def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
             os.close(fd)
         raise ValueError("a request brings the three standard streams")
     return json.loads(data), list(fds)
-
-
-# --- the launcher's side -------------------------------------------------------------------------
-
-def launch(spec: Any, connection_file: str, arguments: list[str]) -> int:
-    """Run the kernel of this sandbox as a fork of the zygote at ``spec.zygote``; return its exit
-    status when it ends. Raises ZygoteUnavailable, with nothing left running, when the zygote cannot
-    make it (the caller then starts the kernel the ordinary way)."""
-    from coursekit.grading import sandbox
-    workdir = spec.workdir or os.getcwd()
-    anchor, first = start_anchor(sandbox.sandbox_prefix(spec, workdir), subprocess.Popen, stdin=subprocess.DEVNULL)
-    client = None
-    try:
-        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        client.settimeout(ANSWER_TIMEOUT)
-        client.connect(spec.zygote)
-        request = {"spec": str(Path(spec.private) / "spec.json"), "anchor": first,
-                   "connection": connection_file, "arguments": arguments, "cwd": workdir}
-        client.sendmsg([json.dumps(request).encode() + b"\n"],
-                       [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
-        lines = client.makefile("rb")
-        answer = json.loads(lines.readline() or b"{}")
-        if "started" not in answer:
-            raise ZygoteUnavailable(answer.get("failed", "the zygote did not answer"))
-        # For the phases of the submission (coursekit.grading.phases): the kernel is not this process's child.
-        (Path(spec.private) / sandbox.KERNEL_PID_FILE).write_text(str(answer["started"]))
-    except (OSError, ValueError, KeyError, ZygoteUnavailable) as err:
-        if client is not None:
-            client.close()
-        anchor.kill()
-        anchor.wait()
-        raise ZygoteUnavailable(str(err)) from None
-    client.settimeout(None)  # from here on the kernel runs as long as it runs
-    try:
-        answer = json.loads(lines.readline() or b"{}")
-    except ValueError:
-        answer = {}
-    anchor.kill()  # the sandbox goes with its kernel
-    anchor.wait()
-    return int(answer.get("exit", 1))
-
-
-def start_anchor(prefix: list[str], popen, **options) -> tuple[subprocess.Popen, int]:
-    """Start a sandbox that holds nothing yet (bubblewrap's command line ``prefix``, run with
-    ``popen``) and return it with the pid of its first process, once the sandbox is built.
-
-    bubblewrap reports that pid (``--info-fd``) before it has mounted the sandbox's file system: a
-    process that joined the namespaces then could find no ``/dev/null``, or the host's files. So
-    the sandbox's command, which bubblewrap runs only when everything is in place, first says so on
-    a pipe of its own, then sleeps until the sandbox is stopped. Raises ZygoteUnavailable, with
-    nothing left running, when bubblewrap ends before that."""
-    info_read, info_write = os.pipe()
-    ready_read, ready_write = os.pipe()
-    command = [prefix[0], "--info-fd", str(info_write), *prefix[1:],
-               "/bin/sh", "-c", f"echo ready >/proc/self/fd/{ready_write}; exec sleep infinity"]  # dash: >&N only for N < 10
-    try:
-        anchor = popen(command, pass_fds=[info_write, ready_write], **options)
-    finally:
-        os.close(info_write)
-        os.close(ready_write)
-    try:
-        first = int(_read_info(info_read)["child-pid"])
-        _read_ready(ready_read)
-    except (OSError, ValueError, KeyError, ZygoteUnavailable) as err:
-        anchor.kill()
-        anchor.wait()
-        raise ZygoteUnavailable(str(err)) from None
-    finally:
-        os.close(info_read)
-        os.close(ready_read)
-    return anchor, first
-
-
-def _read_ready(fd: int) -> None:
-    data = b""
-    while b"ready" not in data:
-        chunk = os.read(fd, 64)
-        if not chunk:
-            raise ZygoteUnavailable("bubblewrap ended before its sandbox was ready")
-        data += chunk
-
-
-def _read_info(fd: int) -> dict[str, Any]:
-    data = b""
-    deadline = time.monotonic() + ANSWER_TIMEOUT
-    while b"}" not in data:
-        if time.monotonic() > deadline:
-            raise ZygoteUnavailable("bubblewrap did not report its sandbox")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            raise ZygoteUnavailable("bubblewrap ended before reporting its sandbox")
-        data += chunk
-    return json.loads(data[: data.index(b"}") + 1])
 
 
 if __name__ == "__main__":

@@ -84,8 +84,8 @@ def _own_tree(path: Path, uid: int, gid: int) -> None:
 
 def _init_gradebook(config: CourseConfig, students: tuple[str, ...]) -> None:
     """Create the gradebook if needed and enrol the roster (formgrader then lists everyone)."""
-    from coursekit.cli import use_this_environment
     from coursekit.grading.nbgrader_settings import open_gradebook
+    from coursekit.grading.quickstart import use_this_environment
     use_this_environment()  # nbgrader runs `alembic` from PATH to create the gradebook
     with open_gradebook(config) as gradebook:
         for student in students:

@@ -82,9 +82,9 @@ def setup(config: CourseConfig, say: Callable[[str], None]) -> SetupResult:
     accounts, lay = checked.accounts, checked.layout
     say(f"checks passed: {len(accounts.students)} students, staff {', '.join(accounts.staff)}, "
         f"grader account {accounts.grader}, proxy {checked.proxy}")
-    from coursekit.lab.data import ensure_mnist
-    ensure_mnist(config.data_root, config.data_mirror)
-    say(f"MNIST in {config.data_root}")
+    from coursekit.partkit.part import provision_data
+    for line in provision_data(config):
+        say(line)
     make_state_dir(lay)
     created = tuple(ensure_users(accounts.everyone))
     say(f"Unix users: {len(created)} created, {len(accounts.everyone) - len(created)} already there "

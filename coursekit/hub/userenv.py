@@ -37,7 +37,7 @@ from coursekit.hub import HubError
 MARKER = ".coursekit-userenv"  # a folder with this file was built here and may be rebuilt
 #: What a user's server, kernel and formgrader import: checked as nobody after every build.
 CHECK_IMPORTS = ("import jupyterhub.singleuser, jupyterlab, nbgrader.server_extensions.assignment_list, "
-                 "coursekit.lab.session, coursekit.grading.execute, torch, ssl, sqlite3, ctypes, soupsieve; "
+                 "coursekit.partkit.local, coursekit.grading.execute, torch, ssl, sqlite3, ctypes, soupsieve; "
                  "soupsieve.compile('img:not([alt])')")  # nbconvert's HTML export (formgrader, feedback)
 OTHERS_READ = stat.S_IROTH | stat.S_IRGRP
 

@@ -2,9 +2,9 @@
 
 The service runs them through nbgrader's classes with the options ``nbgrader_config.py`` gives
 them (:func:`coursekit.grading.nbgrader_settings.nbgrader_settings`), without starting a process
-for each (≈ 2 s each on a 2-core machine). nbgrader's API objects are not made for threads, so one
-lock serialises these steps; grading itself runs in parallel in nbgrader processes of its own
-(:func:`coursekit.grading.classgrade.grade_submission`).
+for each (each would pay nbgrader's whole start-up again). nbgrader's API objects are not made for
+threads, so one lock serialises these steps; grading itself runs in parallel in nbgrader processes of
+its own (:func:`coursekit.grading.classgrade.grade_submission`).
 
 The gradebook is shared with the instructor (formgrader may be open): SQLite runs in WAL mode with
 a busy timeout, and a step that still meets "database is locked" is tried again a few times.

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.authoring.replay import EXPERIMENT_CELLS, replay
-from coursekit.authoring.samples import EXPERIMENT_MISTAKES
-from coursekit.lab.spec import PARTS
+from coursekit.authoring.replay import experiment_cells, replay
+from dlcourse.lab2 import ASSIGNMENT as LAB2
+from dlcourse.lab2 import PARTS
+from dlcourse.lab2.samples import EXPERIMENT_MISTAKES
+
+EXPERIMENT_CELLS = experiment_cells(LAB2)
 
 SOURCE = Path(__file__).resolve().parents[2] / "source" / "lab2" / "lab2.ipynb"
 SEEDS = range(3)  # 20 seeds: benchmarks/experiment_robustness.py

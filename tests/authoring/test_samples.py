@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from coursekit.config import load_config
-from coursekit.authoring.samples import DEMO_SAMPLES, Sample, grade_id, make_submission, replace_once, solution_text
+from coursekit.authoring.samples import Sample, grade_id, make_submission, replace_once, solution_text
+from dlcourse.lab2.samples import DEMO_SAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = load_config(ROOT / "course.toml")

@@ -3,6 +3,7 @@ the plan of a resumed run, thread budgets and the summary table."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -165,6 +166,9 @@ def test_nbgrader_reason_prefers_the_last_exception():
            "[AutogradeApp | ERROR] There was an error processing assignment\n")
     assert classgrade.nbgrader_reason(log).startswith("nbformat.reader.NotJSONError: Notebook does not appear")
     assert classgrade.nbgrader_reason("[X | ERROR] something broke\n") == "[X | ERROR] something broke"
+    log = ("coursekit.grading.judge.GraderError: test_relu 的 judge 出错：KeyError: 'x'\n"
+           "nbgrader.converters.base.NbGraderException: Please see the error log\n")
+    assert classgrade.nbgrader_reason(log).startswith("coursekit.grading.judge.GraderError: test_relu")
     assert classgrade.nbgrader_reason("") == "nbgrader failed without a message"
     from coursekit.grading.phases import PhaseClock
     clock = PhaseClock()
@@ -190,3 +194,48 @@ def test_an_earlier_runs_log_never_speaks_for_a_grading_process_that_wrote_none(
     outcome = classgrade.grade_submission(classgrade.Job(str(course.path), "lab2", "ann", 1, sandbox=False))
     assert outcome.status == "failed" and outcome.score is None
     assert "last run" not in outcome.reason and "status 1 before writing its log" in outcome.reason
+
+
+def test_the_class_run_reports_its_progress_and_returns_the_outcomes(course, monkeypatch):
+    """grade_class runs the class without printing: each line goes to the progress callback, the outcomes come back."""
+    from coursekit.grading import nbgrader_settings, worker
+    monkeypatch.setattr(nbgrader_settings, "assignment_built", lambda *a, **k: True)
+    monkeypatch.setattr(classgrade, "kernel_zygote", lambda *a: contextlib.nullcontext(""))
+    monkeypatch.setattr(worker, "warm_up", lambda *a: None)
+    monkeypatch.setattr(classgrade, "ready_to_grade", lambda *a: None)
+
+    def graded_by_nbgrader(job):  # what grade_submission reports, without nbgrader
+        digest = classgrade.submission_digest(submission(course, job.student))
+        if job.student == "ann":
+            return classgrade.Outcome("ann", "graded", 1.0, digest=digest, score=80.0)
+        return classgrade.Outcome(job.student, "failed", 0.5, "空文件", digest)
+
+    monkeypatch.setattr(classgrade, "run_local",
+                        lambda jobs, workers, on_done: [on_done(graded_by_nbgrader(job)) for job in jobs])
+    lines = []
+    result = classgrade.grade_class(course, "lab2", classgrade.RunOptions(workers=2),
+                                    lambda line, done, total: lines.append((line, done, total)))
+    assert lines[0][0].startswith("grading 2 submission(s) of 'lab2' with 2 worker(s)") and lines[0][1:] == (0, 2)
+    assert lines[1:] == [("ann: graded in 1.0 s", 1, 2), ("bob: could not be graded: 空文件", 2, 2)]
+    assert result.failures == {"bob": "空文件"} and result.total == 100
+    assert "80/100" in result.table()
+    assert set(classgrade.read_journal(course, "lab2")) == {"ann", "bob"}
+
+    lines.clear()
+    graded = course.directory("autograded") / "ann" / "lab2" / "lab2.ipynb"  # what nbgrader leaves of ann's grading
+    graded.parent.mkdir(parents=True)
+    graded.write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(classgrade, "fill_scores", lambda *a: None)  # read from nbgrader's gradebook
+    again = classgrade.grade_class(course, "lab2", classgrade.RunOptions(),
+                                   lambda line, done, total: lines.append((line, done, total)))
+    assert lines == [(lines[0][0], 0, 0)] and "2 already graded by an earlier run" in lines[0][0]
+    assert {o.student for o in again.outcomes} == {"ann", "bob"} and again.failures == {"bob": "空文件"}
+
+
+def test_a_class_run_before_build_says_so_and_starts_nothing(course, monkeypatch):
+    """The scratch course has no gradebook yet: SQLite answers at once, before any process of the run starts."""
+    from coursekit.grading import worker
+    monkeypatch.setattr(classgrade, "kernel_zygote", lambda *a: pytest.fail("a zygote was started"))
+    monkeypatch.setattr(worker, "warm_up", lambda *a: pytest.fail("the grading server was started"))
+    with pytest.raises(classgrade.GradingError, match="run `python -m coursekit build lab2`"):
+        classgrade.grade_class(course, "lab2", classgrade.RunOptions(), lambda *a: pytest.fail("nothing to report"))

@@ -21,7 +21,7 @@ def meta(grade_id: str, *, grade=False, solution=False, locked=False, points=Non
 
 def notebook(answer: str, added: str = "print('exploring')") -> nbformat.NotebookNode:
     return new_notebook(cells=[
-        new_code_cell("import torch\nfrom coursekit.lab.parts import check", metadata=meta("setup", locked=True)),
+        new_code_cell("import torch\nfrom dlcourse.lab2 import check", metadata=meta("setup", locked=True)),
         new_code_cell(answer, metadata=meta("l2_penalty", solution=True)),
         new_code_cell(added),  # the student's own cell
         new_code_cell('"""l2_penalty."""\ncheck("test_l2_penalty", l2_penalty)\n'
@@ -32,7 +32,7 @@ def notebook(answer: str, added: str = "print('exploring')") -> nbformat.Noteboo
 
 def run(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     executor = GuardedExecute(timeout=120)
-    nb, _ = executor.preprocess(nb, {"metadata": {"path": "."}})
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": "."}, "nbgrader": {"assignment": "lab2"}})
     return nb
 
 
@@ -81,7 +81,7 @@ def sandboxed(tmp_path, monkeypatch):
     workdir = tmp_path / "autograded" / "ann" / "lab2"
     private, extra = sandbox.prepare(f"unit-{tmp_path.name}", memory_mb=config.memory_limit_mb,
                                      max_processes=config.sandbox.max_processes, max_file_mb=8, tmp_mb=16,
-                                     read_only=[str(root / "coursekit"), str(config.path)],
+                                     read_only=[str(root / "coursekit"), str(root / "dlcourse"), str(config.path)],
                                      env=kernel_environment(config, 1), workdir=str(workdir))
     for name, value in extra.items():
         monkeypatch.setenv(name, value)

@@ -7,7 +7,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit.grading.judge import Judge
+from dataclasses import dataclass
+
+from coursekit.grading.judge import GraderError, Judge
+from dlcourse.lab2 import ASSIGNMENT
+from dlcourse.lab2.l2_penalty import L2Penalty
+from coursekit.partkit.part import Assignment, Context, WorkerGroup
 
 SETUP = "import math\nimport torch\nfrom torch import nn\n"
 L2 = "def l2_penalty(w):\n    return (w * w).sum() / 2\n"
@@ -24,12 +29,13 @@ def cell(gid: str | None, source: str, *, answer: bool = False, graded: bool = F
     return nbformat.v4.new_code_cell(source, metadata=meta)
 
 
-def judged(tmp_path: Path, answers: dict[str, str], graded: list[str], added: str = "") -> dict[str, str]:
+def judged(tmp_path: Path, answers: dict[str, str], graded: list[str], added: str = "",
+           assignment: Assignment = ASSIGNMENT) -> dict[str, str]:
     """The verdict lines of the graded cells, for a notebook of these answer cells."""
     cells = [cell("setup", SETUP), *(cell(gid, src, answer=True) for gid, src in answers.items())]
     if added:
         cells.append(cell(None, added))
-    judge = Judge()
+    judge = Judge(assignment)
     judge.review(cells)
     judge.start(cells, None, tmp_path, cell_timeout=30)
     verdicts = {}
@@ -65,7 +71,7 @@ def test_tampering_costs_only_the_parts_of_its_own_todo(tmp_path):
 
 
 def test_cells_a_student_added_cost_nothing_and_are_named_when_an_answer_needs_them(tmp_path):
-    added = "import coursekit.lab.parts as p\np.judge = lambda m: None\ndef half(v):\n    return v / 2\n"
+    added = "import dlcourse.lab2 as p\np.judge = lambda m: None\ndef half(v):\n    return v / 2\n"
     verdicts = judged(tmp_path, {"l2_penalty": "def l2_penalty(w):\n    return half((w * w).sum())\n",
                                  "dropout_layer": DROPOUT}, ["test_l2_penalty", "test_dropout_scaling"], added=added)
     assert verdicts["test_dropout_scaling"] == "pass"
@@ -94,15 +100,33 @@ def test_the_mask_must_come_from_torchs_generator_and_be_independent(tmp_path, m
     assert verdict == "pass" if words is None else words in verdict, verdict
 
 
+@dataclass(frozen=True)
+class _BuggyJudge(L2Penalty):
+    def judge(self, data, which, secret=None):
+        return data["no such key"]
+
+
+def test_a_bug_in_a_judge_is_a_grading_error_not_a_lost_point(tmp_path):
+    buggy = Assignment("buggy", (_BuggyJudge("test_l2_penalty", "l2_penalty", "l2_penalty", "l2_penalty"),),
+                       {"l2_penalty": WorkerGroup(("l2_penalty",))})
+    with pytest.raises(GraderError, match="test_l2_penalty.*KeyError"):
+        judged(tmp_path, {"l2_penalty": L2}, ["test_l2_penalty"], assignment=buggy)
+
+
 def test_a_run_of_the_course_alone_is_made_once_and_kept(tmp_path):
-    from coursekit.grading.measure import _cached
-    from coursekit.lab.training import History
+    import dataclasses
+
+    from dlcourse.training import History
     made = []
 
     def compute():
         made.append(1)
         return History(epochs=[1, 2], train_loss=[0.1 + 0.2, 1 / 3], train_acc=[0.5, 0.75], test_loss=[2.0, 1.0],
                        test_acc=[0.25, 0.5])
+
+    def _cached(folder, name, key, make):
+        return Context(None, None, b"secret", folder).cached(name, key, make, dump=dataclasses.asdict,
+                                                            load=lambda d: History(**d))
 
     first = _cached(tmp_path, "run", ["settings", 0], compute)
     again = _cached(tmp_path, "run", ["settings", 0], compute)

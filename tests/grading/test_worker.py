@@ -67,9 +67,11 @@ def alive(pid: int) -> bool:
 
 def test_the_server_of_one_submission_does_not_import_torch():
     """For `coursekit grade --student S` the grading process imports torch itself while its kernel starts."""
-    script = ("import sys; from coursekit.grading.worker import PRELOAD, PRELOAD_ONE; import importlib; "
-              "[importlib.import_module(name) for name in PRELOAD_ONE]; assert 'torch' not in sys.modules; "
-              "[importlib.import_module(name) for name in PRELOAD]; assert 'torch' in sys.modules")
+    script = ("import sys; from coursekit.grading.worker import PRELOAD; import importlib; "
+              "from coursekit.grading.zygote import course_modules; "
+              "[importlib.import_module(name) for name in PRELOAD]; assert 'torch' not in sys.modules; "
+              "parts = course_modules()[0]; assert parts, parts; "
+              "[importlib.import_module(name) for name in parts]; assert 'torch' in sys.modules")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
 
@@ -85,7 +87,7 @@ for name in PRELOAD:
 before = set(sys.modules)
 from jupyter_client.kernelspec import KernelSpecManager
 KernelSpecManager().find_kernel_specs()
-from coursekit.lab.review import python_source
+from coursekit.partkit.review import python_source
 python_source('%matplotlib inline\\nx = 1')
 new = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('IPython', 'jupyter_client', 'nbformat'))
 assert not new, new

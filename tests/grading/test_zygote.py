@@ -197,7 +197,7 @@ def test_an_anchor_is_returned_only_once_its_sandbox_is_built(tmp_path):
     joined then found no /dev/null (and could have found the host's files)."""
     import subprocess
 
-    from coursekit.grading.zygote import start_anchor
+    from coursekit.grading.sandbox import start_anchor
     spec = _anchor_spec(tmp_path)
     anchor, first = start_anchor(sandbox.sandbox_prefix(spec, str(tmp_path)), subprocess.Popen, stdin=subprocess.DEVNULL)
     try:
@@ -215,7 +215,7 @@ def test_an_anchor_is_returned_only_once_its_sandbox_is_built(tmp_path):
 def test_an_anchor_that_cannot_start_leaves_nothing_running(tmp_path):
     import subprocess
 
-    from coursekit.grading.zygote import ZygoteUnavailable, start_anchor
+    from coursekit.grading.sandbox import ZygoteUnavailable, start_anchor
     spec = _anchor_spec(tmp_path)
     started = []
 

@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from coursekit.config import load_config
-from coursekit.lab import experiments as E
-from coursekit.lab.data import load_mnist
-from coursekit.lab.spec import MIN_KILLED_H1_UNITS
-from coursekit.lab.training import flatten
+from dlcourse import experiments as E
+from dlcourse.data import load_mnist
+from dlcourse.lab2.mlp_experiments import MIN_KILLED_H1_UNITS
+from dlcourse.training import flatten
 from tests.lab.test_experiments import Network
 
 ROOT = Path(__file__).resolve().parents[2]

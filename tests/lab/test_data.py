@@ -1,4 +1,4 @@
-"""Tests of coursekit.lab.data: provisioning MNIST safely, loading it, balancing and batching.
+"""Tests of dlcourse.data: provisioning MNIST safely, loading it, balancing and batching.
 
 Nothing here writes into the mirror: corrupt mirrors are built in tmp_path (symlinks to the
 genuine files plus one altered copy), and files in a data root are only ever *replaced*
@@ -23,8 +23,8 @@ import torchvision
 from torchvision import datasets, transforms
 
 import coursekit.config
-import coursekit.lab.data as data
-from coursekit.lab.data import (DEFAULT_MEAN, DEFAULT_STD, MNIST_FILES, DataError, balanced_subset,
+import dlcourse.data as data
+from dlcourse.data import (DEFAULT_MEAN, DEFAULT_STD, MNIST_FILES, DataError, balanced_subset,
                             ensure_mnist, iterate_batches, load_mnist)
 
 ROOT_STATES = ["missing", "empty", "unrelated-file"]
@@ -237,7 +237,7 @@ def test_every_pixel_and_label_is_torchvisions(data_root: Path, train: bool) -> 
 
 
 def test_the_reader_needs_no_torchvision(data_root: Path) -> None:
-    script = ("import sys; from coursekit.lab.data import load_mnist; "
+    script = ("import sys; from dlcourse.data import load_mnist; "
               f"load_mnist(train=False, root={str(data_root)!r}); "
               "assert 'torchvision' not in sys.modules, sorted(m for m in sys.modules if 'vision' in m)")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -1,4 +1,4 @@
-"""coursekit.lab.experiments: each measurement means what the lab says it means."""
+"""dlcourse.experiments: each measurement means what the lab says it means."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from coursekit.lab import experiments as E
-from coursekit.lab.data import load_mnist
+from dlcourse import experiments as E
+from dlcourse.data import load_mnist
 
 SETTINGS_WD = {"num_epochs": 100, "batch_size": 15, "lr": 0.02, "lambd": 1.0}
 

@@ -1,4 +1,4 @@
-"""coursekit.lab.parts and the grader's Judge: measured in the kernel, judged outside it."""
+"""dlcourse.parts and the grader's Judge: measured in the kernel, judged outside it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from coursekit.lab import parts
-from coursekit.lab.checks import CheckFailed
-from coursekit.lab.spec import PARTS
+from dlcourse import lab2 as parts
+from coursekit.partkit.checks import CheckFailed
+from dlcourse.lab2 import PARTS
 
 
 class MyReLU:
@@ -40,14 +40,14 @@ class MyTanh:
 
 
 class Network(nn.Module):
-    def __init__(self, input_dim, output_dim, activation_name, num_layers=5):
+    def __init__(self, input_dim, output_dim, activation_name, num_layers=5, num_hiddens=100):
         super().__init__()
         if activation_name not in ("relu", "sigmoid", "tanh"):
             raise ValueError(activation_name)
         self.activation = {"relu": MyReLU, "sigmoid": MySigmoid, "tanh": MyTanh}[activation_name]()
-        self.input_layer = nn.Linear(input_dim, 100)
-        self.layers = nn.ModuleList([nn.Linear(100, 100) for _ in range(num_layers)])
-        self.output_layer = nn.Linear(100, output_dim)
+        self.input_layer = nn.Linear(input_dim, num_hiddens)
+        self.layers = nn.ModuleList([nn.Linear(num_hiddens, num_hiddens) for _ in range(num_layers)])
+        self.output_layer = nn.Linear(num_hiddens, output_dim)
 
     def forward(self, X):
         h = self.activation(self.input_layer(X))
@@ -87,7 +87,7 @@ def test_an_equivalent_correct_answer_passes_every_part(gid, which):
 
 @pytest.mark.parametrize("gid, wrong, words", [
     ("test_relu", type("Abs", (MyReLU,), {"__call__": lambda self, x: x.abs()}), "期望"),
-    ("test_relu", type("Builtin", (MyReLU,), {"__call__": lambda self, x: torch.relu(x)}), "torch.relu"),
+    ("test_relu", type("Builtin", (MyReLU,), {"__call__": lambda self, x: torch.relu(x)}), "现成的实现（relu）"),
     ("test_sigmoid", type("Naive", (MySigmoid,), {"__call__": lambda self, x: 1 / (1 + torch.exp(-x)) * 1.0
                                                     if x.dtype == torch.float64 else torch.exp(x) / (1 + torch.exp(x))}),
      "有限数"),
@@ -108,7 +108,7 @@ def test_an_equivalent_correct_answer_passes_every_part(gid, which):
      "相同的掩码"),
     ("test_dropout_contract", lambda X, p: X.mul_(2) if p else X, "原地"),
     ("test_dropout_edges", lambda X, p: X * 1.0, "全 0"),
-    ("test_dropout_keep_rate", lambda X, p: torch.nn.functional.dropout(X, p), "torch.nn.functional.dropout"),
+    ("test_dropout_keep_rate", lambda X, p: torch.nn.functional.dropout(X, p), "现成的实现（dropout）"),
 ])
 @pytest.mark.parametrize("which", ["visible", "hidden"])  # a student sees each classic mistake before submitting
 def test_a_wrong_answer_fails_with_a_message_in_words(gid, wrong, words, which):

@@ -1,4 +1,4 @@
-"""coursekit.lab.plotting: every figure draws from real results, with the panels the lab describes."""
+"""dlcourse.plotting: every figure draws from real results, with the panels the lab describes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from coursekit.lab import plotting  # noqa: E402
-from coursekit.lab.experiments import DeathResult, RegressionRun, VanishingResult  # noqa: E402
-from coursekit.lab.training import History  # noqa: E402
+from dlcourse import plotting  # noqa: E402
+from dlcourse.experiments import DeathResult, RegressionRun, VanishingResult  # noqa: E402
+from dlcourse.training import History  # noqa: E402
 
 
 def test_running_mean():

@@ -1,20 +1,28 @@
-"""coursekit.lab: the notebook's first call chooses and prints the profile, and loads MNIST once."""
+"""dlcourse: the notebook's first call chooses and prints the profile, and loads MNIST once."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from coursekit.lab import start
+from dlcourse import start
 
 
-def test_start_prints_profile_and_device_once(capsys, monkeypatch):
+@pytest.mark.parametrize("cuda", [None, False, True], ids=["this-machine", "no-gpu", "gpu"])
+def test_start_prints_profile_and_device_once(capsys, monkeypatch, cuda):
+    """The device is cuda when torch sees a GPU, else cpu: on this machine as it is, and on one with and
+    one without a GPU (torch's answer stood in for)."""
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    if cuda is not None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    expected = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     threads = torch.get_num_threads()
     try:
         session = start()
         out = capsys.readouterr().out
-        assert out.count("\n") == 1 and "profile = grading" in out and "device = cpu" in out
+        assert out.count("\n") == 1 and "profile = grading" in out and out.rstrip().endswith(f"device = {expected}")
+        assert session.device == expected
         assert session.profile.name == "grading" and session.seed == session.profile.seed
         assert torch.get_num_threads() == session.profile.threads
     finally:
@@ -31,8 +39,8 @@ def test_mnist_is_loaded_once_and_normalised(monkeypatch):
 
 
 def test_importing_the_lab_package_leaves_torch_to_start():
-    """`coursekit grade` reads MNIST's files through coursekit.lab.data: no torch import for that."""
+    """`coursekit grade` reads MNIST's files through dlcourse.data: no torch import for that."""
     import subprocess
     import sys
-    code = "import sys, coursekit.lab, coursekit.lab.data; print('torch' in sys.modules)"
+    code = "import sys, dlcourse, dlcourse.data; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

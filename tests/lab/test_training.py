@@ -1,11 +1,11 @@
-"""coursekit.lab.training: reproducible initialisation without the global RNG, evaluation, curves."""
+"""dlcourse.training: reproducible initialisation without the global RNG, evaluation, curves."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from coursekit.lab.training import (History, _evaluation_epochs, evaluate, generator, init_parameters, sgd_step,
+from dlcourse.training import (History, _evaluation_epochs, evaluate, generator, init_parameters, sgd_step,
                                     train_classifier)
 
 

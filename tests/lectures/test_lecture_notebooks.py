@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 
 from coursekit.authoring.lectures import lecture_html
 from coursekit.grading.htmlmath import find_formulas
-from coursekit.lab.profiles import environment
+from coursekit.partkit.profiles import environment
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -55,9 +55,9 @@ def test_committed_without_outputs_and_without_helpers(name):
     for cell in code_cells(nb):
         assert cell.outputs == [] and cell.execution_count is None, "commit notebooks without outputs"
         assert not re.search(r"^\s*(def|class) ", cell.source, re.MULTILINE), (
-            "reusable code belongs in coursekit.lectures, not in the notebook")
+            "reusable code belongs in dlcourse.lectures, not in the notebook")
     sources = "\n".join(cell.source for cell in code_cells(nb))
-    assert "from coursekit.lab import start" in sources and "session = start()" in sources
+    assert "from dlcourse import start" in sources and "session = start()" in sources
     headings = [line for cell in nb.cells if cell.cell_type == "markdown"
                 for line in cell.source.splitlines() if line.startswith("## ")]
     assert "## 练习" in headings and "## 与 Lab 2 的对应" in headings

@@ -1,4 +1,4 @@
-"""coursekit.lectures: the code behind the lecture notebooks, and the effects they teach."""
+"""dlcourse.lectures: the code behind the lecture notebooks, and the effects they teach."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from coursekit import lectures
+from dlcourse import lectures
 from coursekit.authoring.lectures import render_html
 from coursekit.config import ConfigError, load_config
-from coursekit.lab.data import balanced_subset, load_mnist
-from coursekit.lab.training import generator
+from dlcourse.data import balanced_subset, load_mnist
+from dlcourse.training import generator
 
 matplotlib.use("Agg")
 
@@ -237,8 +237,24 @@ def test_spread_and_table():
 
 
 def test_show_source_shows_the_lecture_code():
+    """What the lecture shows is the code it runs: compiled on its own, it defines a dropout_layer and a
+    Dropout that give the package's results, mask for mask."""
+    import inspect
+
     code = lectures.show_source(lectures.dropout_layer, lectures.Dropout)
-    assert "def dropout_layer" in code.data and "class Dropout" in code.data
+    assert code.data == inspect.getsource(lectures.dropout_layer) + "\n\n" + inspect.getsource(lectures.Dropout)
+    shown: dict = {"torch": torch, "nn": nn, "Tensor": torch.Tensor}
+    exec(compile(code.data, "<shown in the lecture>", "exec"), shown)
+    assert shown["dropout_layer"] is not lectures.dropout_layer, "defined by the shown text, not imported"
+    X = torch.randn(64, 32, generator=generator(1))
+    for p, rescale in ((0.0, True), (0.3, True), (0.3, False), (1.0, True)):
+        assert torch.equal(shown["dropout_layer"](X, p, generator(2), rescale),
+                           lectures.dropout_layer(X, p, generator(2), rescale)), (p, rescale)
+    with pytest.raises(ValueError):
+        shown["dropout_layer"](X, 1.5)
+    ours, theirs = shown["Dropout"](0.5, generator(3)), lectures.Dropout(0.5, generator(3))
+    assert torch.equal(ours(X), theirs(X)) and repr(ours) == repr(theirs)
+    assert ours.eval()(X) is X
 
 
 # --- configuration ------------------------------------------------------------------------
