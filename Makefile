@@ -6,7 +6,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test build data benchmarks lectures clean
+.PHONY: install demo test build data benchmarks lectures docs clean
 
 $(BIN)/coursekit: pyproject.toml
 	@echo "[make] creating $(VENV) with $(PYTHON) and installing the course (pip install -e '.[dev]')"
@@ -37,6 +37,10 @@ benchmarks: install
 # The lecture notebooks in notebooks/, executed at the cpu profile, as HTML in build/lectures/.
 lectures: install
 	$(BIN)/python -m coursekit.authoring.lectures html --profile cpu --out build/lectures
+
+# The documentation site (docs/, mkdocs.yml), built offline into build/docs/; any warning fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir build/docs
 
 clean:
 	rm -rf submitted autograded feedback gradebook.db .exchange

@@ -1,4 +1,7 @@
-"""The README's two commands: they parse out of README.md, exist in the Makefile, and CI runs the test one."""
+"""The README's two commands: they parse out of README.md, exist in the Makefile, and CI runs the test one.
+
+The README is the front page: short, with the two commands, the other make targets it names, and links
+into docs/ (tests/test_docs.py checks those links and the site itself)."""
 
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ def planned(target: str) -> list[str]:
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-@pytest.mark.parametrize("target, last", [("demo", "-m coursekit demo"), ("test", "-m pytest")])
+@pytest.mark.parametrize("target, last", [("demo", "-m coursekit demo"), ("test", "-m pytest"),
+                                          ("docs", "-m mkdocs build --strict --site-dir build/docs")])
 def test_both_commands_install_the_course_first_then_run(target, last):
     steps = planned(target)
     install = next(i for i, step in enumerate(steps) if "pip install" in step and "-e '.[dev]'" in step)
@@ -53,3 +57,22 @@ def test_pytest_collects_every_test_folder(request):
     folders = request.config.getini("testpaths")
     assert sorted(folders) == ["browser_tests", "grader_tests", "tests"]
     assert all(list((ROOT / folder).rglob("test_*.py")) for folder in folders)
+
+
+def test_readme_is_a_short_front_page():
+    """The guides live in docs/; the README says what the course is, how to run it and where to read on."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 150
+    for section in ("## Quick start", "## Documentation", "## Layout"):
+        assert section in readme, section
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_every_make_target_the_readme_names_exists():
+    """`make install`, `make docs` … as the README quotes them: each one is a target make knows."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = set(re.findall(r"`make ([a-z-]+)`", readme)) | set(re.findall(r"^make ([a-z-]+)", readme, re.MULTILINE))
+    assert {"install", "demo", "test", "docs"} <= targets, targets
+    for target in sorted(targets):
+        result = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, f"`make {target}`: {result.stderr}"

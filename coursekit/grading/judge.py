@@ -1,6 +1,6 @@
 """The verdicts of a submission, formed in the grader's process from measurements it makes itself.
 
-See README ("Where verdicts are formed"). The execute step (:mod:`coursekit.grading.execute`) calls
+See docs/design.md ("Where verdicts are formed"). The execute step (:mod:`coursekit.grading.execute`) calls
 :meth:`Judge.review` and :meth:`Judge.start` before the kernel runs anything, and :meth:`Judge.grade`
 in place of running each graded cell.
 """
@@ -36,7 +36,7 @@ def assignment_parts(config, name: str | None) -> Assignment | None:
     return load_assignment(reference) if reference else None
 
 class Judge:
-    """The verdicts of one submission (README, "Where verdicts are formed").
+    """The verdicts of one submission (docs/design.md, "Where verdicts are formed").
 
     The graded cells do not run in the kernel. For each one the judge calls the student's functions in
     a worker that has run only the course's setup cell and the part's answer cells

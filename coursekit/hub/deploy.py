@@ -52,7 +52,7 @@ class SetupResult:
 
 def hub_section(config: CourseConfig):
     if config.hub is None:
-        raise HubError(f"{config.path} has no [hub] section: add one (see the README, 'The course on JupyterHub').")
+        raise HubError(f"{config.path} has no [hub] section: add one (see docs/admin.md, 'The course on JupyterHub').")
     return config.hub
 
 

@@ -13,9 +13,9 @@ parts of the TODO whose cell has it (and the experiments that run them), never a
   of modules or of objects the cell did not make. It belongs to every definition of its cell.
 
 Neither decides whether an answer is right: the grader measures that itself, calling the student's
-functions in a worker that ran only their TODO's cells (README, "Where verdicts are formed"). This
+functions in a worker that ran only their TODO's cells (docs/design.md, "Where verdicts are formed"). This
 review enforces how an answer may be written; its limits (a rule written so that no name shows) are
-stated in the README, and each worker also records the forbidden PyTorch calls it sees while it runs.
+stated in docs/design.md, and each worker also records the forbidden PyTorch calls it sees while it runs.
 Only names and attributes are read, never what a value is at run time: the rules are stated as names
 in the notebook (each TODO's :class:`~coursekit.partkit.part.Rule`) and a submission that keeps to them is never flagged. Cells a student added
 are not reviewed: they are not run while grading.
