@@ -52,7 +52,6 @@ def run_check(check: str, seed: int, profile: str, edits=None, lr: float | None 
 
 def judged(check: str, seed: int, edits, lr: float | None = None) -> bool:
     """The experiment as the grader runs it: in this process, with the answers in a grading worker."""
-    import dataclasses
     import os
 
     os.environ["NBGRADER_EXECUTION"] = "autograde"  # as nbgrader sets it in the grading process: no progress bars
@@ -71,9 +70,9 @@ def judged(check: str, seed: int, edits, lr: float | None = None) -> bool:
     cells = [("setup", sources["setup"])] + [(gid, edits.get(gid, str)(solution_text(sources[gid])))
                                               for gid in group.answers]
     config = load_config()
-    profile = dataclasses.replace(config.profiles["grading"], seed=seed)
+    profile = config.profiles["grading"].replace(seed=seed)
     if lr is not None:
-        profile = dataclasses.replace(profile, relu_death={**profile.relu_death, "lr": lr})
+        profile = profile.replace(relu_death={**profile.relu_death, "lr": lr})
     workers = Workers(None)
     try:
         worker = workers.start(check, cells, ops=lab2.ASSIGNMENT.worker_ops)

@@ -29,10 +29,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from coursekit.config import ENV_CONFIG, ENV_MIRROR, ConfigError, CourseConfig, load_config
+from coursekit.config import ENV_CONFIG, ENV_LAB_TOKEN, ENV_MIRROR, ConfigError, CourseConfig, load_config
 
 HOST = "127.0.0.1"
-ENV_TOKEN = "COURSE_LAB_TOKEN"
+ENV_TOKEN = ENV_LAB_TOKEN  # (coursekit.config.ENVIRONMENT)
 
 #: nbgrader's server extensions (the wheel enables all of them; we say so explicitly).
 STUDENT_EXTENSIONS = ("nbgrader.server_extensions.assignment_list",

@@ -261,8 +261,8 @@ CASES = (
          append("network", FAKE_RESULTS + "\nexperiments.run_gradient_vanishing = lambda *a, **k: _Fake()"),
          base="blank", lost=ALL, reason="不属于你自己的对象"),
     Case("guard_switched_off", "switches the in-kernel guard off and replaces the checks' judge",
-         append("activations", "import dlcourse.guard as g\ng._state = None\nimport dlcourse.parts as p\n"
-                               "p.judge = lambda measurement: None\np._SEND = False"),
+         append("activations", "import coursekit.partkit.local as g\ng.judged = lambda *a: None\n"
+                               "import dlcourse.lab2 as p\np.judge = lambda measurement: None\np._SEND = False"),
          base="blank", lost=ALL, reason="导入 coursekit"),
     Case("code_swapped", "swaps the code of the judge in place (same function object, new behaviour)",
          append("activations", "check.__globals__['judge'].__code__ = (lambda measurement: None).__code__"),

@@ -70,8 +70,8 @@ def graded_course(tmp_path_factory) -> Path:
     """
     config_path = copy_course(ROOT, tmp_path_factory.mktemp("graded-course"), with_release=False)
     share_secret(config_path)
-    for step in ("setup-data", "build", "samples"):
-        run_step(config_path, step)
+    for step in ("setup-data", "build lab2", "samples"):
+        run_step(config_path, *step.split())
     config = load_config(config_path)
     notebook = config.assignment("lab2").notebook
     write_samples(config.directory("release") / "lab2" / notebook, config.directory("source") / "lab2" / notebook,
@@ -103,7 +103,7 @@ def graded_config(graded_course):
 
 #: Limits of the scratch course that grades the broken and malicious submissions: short enough
 #: that a hung cell costs seconds, generous enough for honest cells on a busy 2-core machine.
-ADVERSARIAL_LIMITS = {"cell_timeout": 60, "notebook_timeout": 420, "memory_limit_mb": 3072}
+ADVERSARIAL_LIMITS = {"cell_timeout": 30, "notebook_timeout": 420, "memory_limit_mb": 3072}
 
 
 def set_grading_limits(config_path: Path, **limits: int) -> None:
@@ -124,8 +124,8 @@ def adversarial_course(tmp_path_factory) -> Path:
 
     config_path = copy_course(ROOT, tmp_path_factory.mktemp("adversarial-course"), with_release=False)
     set_grading_limits(config_path, **ADVERSARIAL_LIMITS)
-    for step in ("setup-data", "build"):
-        run_step(config_path, step)
+    for step in ("setup-data", "build lab2"):
+        run_step(config_path, *step.split())
     config = load_config(config_path)
     notebook = config.assignment("lab2").notebook
     reference = reference_notebook(config.directory("release") / "lab2" / notebook,

@@ -46,8 +46,8 @@ def make_class(tmp_path: Path, db_url: str | None = None) -> Path:
         text = config_path.read_text(encoding="utf-8")
         config_path.write_text(text.replace('db_url = "sqlite:///gradebook.db"', f'db_url = "{db_url}"'),
                                encoding="utf-8")
-    for step in ("setup-data", "build", "samples"):
-        run_step(config_path, step)
+    for step in ("setup-data", "build lab2", "samples"):
+        run_step(config_path, *step.split())
     config = load_config(config_path)
     notebook = config.assignment("lab2").notebook
     golden = tuple(s for s in GOLDEN_SAMPLES if s.student in STUDENTS)

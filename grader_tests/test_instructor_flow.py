@@ -224,11 +224,13 @@ def move_due_date_to_now(course: Course, after: dt.datetime) -> dt.datetime:
     due = dt.datetime.now(dt.UTC)
     assert due.replace(tzinfo=None) > after, "the clock moved on since the last submission"
     text = course.config_path.read_text(encoding="utf-8")
-    text, count = re.subn(r"(?m)^due = .*$", f"due = {due.isoformat()}", text)
-    assert count == 1, "course.toml has one due date (assignments.lab2.due)"
+    head, table, rest = text.partition("[assignments.lab2]")
+    rest, count = re.subn(r"(?m)^due = .*$", f"due = {due.isoformat()}", rest, count=1)
+    assert table and count == 1, "course.toml gives assignments.lab2 a due date"
+    text = head + table + rest
     course.config_path.write_text(text, encoding="utf-8")
     assert course.config.assignment(ASSIGNMENT).due == due
-    run_step(course.config_path, "build")
+    run_step(course.config_path, "build", "lab2")
     with open_gradebook(course.config) as gradebook:
         in_gradebook = gradebook.find_assignment(ASSIGNMENT).duedate
     assert in_gradebook == due.replace(tzinfo=None), "coursekit build registered the new due date"

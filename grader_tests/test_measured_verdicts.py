@@ -160,8 +160,8 @@ def submissions(ref, blank):
 @pytest.fixture(scope="module")
 def measured_course(tmp_path_factory) -> Path:
     config_path = copy_course(ROOT, tmp_path_factory.mktemp("measured-course"), with_release=False)
-    for step in ("setup-data", "build"):
-        run_step(config_path, step)
+    for step in ("setup-data", "build lab2"):
+        run_step(config_path, *step.split())
     config = load_config(config_path)
     release = config.directory("release") / "lab2" / "lab2.ipynb"
     ref = reference_notebook(release, config.directory("source") / "lab2" / "lab2.ipynb")

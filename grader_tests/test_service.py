@@ -110,12 +110,12 @@ def served(tmp_path_factory) -> Run:
                      ("per_student_per_hour = 4", "per_student_per_hour = 1"),
                      ("per_student_total = 20", "per_student_total = 2"),
                      ("poll_seconds = 2", "poll_seconds = 0.5"),
-                     ("due = 2026-", "due = 2099-")):
+                     ("due = 2026-12-14", "due = 2099-12-14")):
         assert text.count(old) == 1, old
         text = text.replace(old, new)
     config_path.write_text(text, encoding="utf-8")
-    for step in ("setup-data", "build"):
-        run_step(config_path, step)
+    for step in ("setup-data", "build lab2"):
+        run_step(config_path, *step.split())
     subprocess.run([sys.executable, "-m", "nbgrader", "release_assignment", "lab2"], cwd=config_path.parent,
                    check=True, capture_output=True)
     config = load_config(config_path)

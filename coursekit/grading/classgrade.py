@@ -486,11 +486,12 @@ def run_local(jobs: list[Job], workers: int, on_done: Callable[[Outcome], None])
 
 def run_dask(jobs: list[Job], address: str, on_done: Callable[[Outcome], None]) -> None:
     """Send each job to the Dask cluster at `address` (its workers must see the course folder)."""
+    from coursekit.config import MissingExtra, require_extra
     try:
-        from distributed import Client
-        from distributed import as_completed as dask_completed
-    except ImportError as err:
-        raise GradingError(f"grading on a Dask cluster needs `distributed` ({err}): pip install 'dask[distributed]'.") from err
+        distributed = require_extra("distributed", "grading on a Dask cluster")
+    except MissingExtra as err:
+        raise GradingError(str(err)) from err
+    Client, dask_completed = distributed.Client, distributed.as_completed
     try:
         client = Client(address, timeout="20s")
     except OSError as err:

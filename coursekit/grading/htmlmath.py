@@ -28,6 +28,8 @@ from jinja2 import DictLoader, pass_context
 from nbconvert.exporters import HTMLExporter
 from traitlets import default
 
+from coursekit.config import require_extra
+
 
 class MathError(ValueError):
     """A formula latex2mathml cannot convert into MathML that shows no LaTeX."""
@@ -268,7 +270,7 @@ def to_mathml(tex: str, display: bool = False) -> str:
     character references). Raises MathError when latex2mathml fails or would leave LaTeX visible
     (an unknown command, a stray ``&``).
     """
-    from latex2mathml.converter import convert
+    convert = require_extra("latex2mathml.converter", "math in the feedback (MathML)").convert
 
     try:
         mathml = convert(_prepare(tex), display="block" if display else "inline")

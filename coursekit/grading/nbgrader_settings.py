@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from coursekit.config import ConfigError, CourseConfig
+from coursekit.config import EXTRAS, ConfigError, CourseConfig, MissingExtra, missing_extra_message
 
 
 #: LMS file names for zip_collect (the time in ISO 8601 basic format: nbgrader would read the
@@ -110,9 +110,12 @@ def check_database_driver(config: CourseConfig) -> None:
         raise ConfigError(f"{config.path}: [course] db_url = '{url}' is not a database URL SQLAlchemy knows "
                           f"({err}); use sqlite:///gradebook.db or postgresql+psycopg2://user@host:5432/gradebook.") from err
     except ImportError as err:
+        if err.name in EXTRAS:  # psycopg2: the extra coursekit[hub]
+            raise MissingExtra(f"{config.path}: " + missing_extra_message(err.name, f"[course] db_url = '{url}'"),
+                               name=err.name) from err
         raise ConfigError(f"{config.path}: [course] db_url = '{url}' needs the Python module '{err.name}', which is "
                           f"not installed: install it in the course's venv, or use postgresql+psycopg2://… "
-                          f"(psycopg2-binary comes with the course).") from err
+                          f"(psycopg2-binary comes with the extra coursekit[hub]).") from err
 
 
 def open_gradebook(config: CourseConfig):

@@ -37,6 +37,7 @@ from pathlib import Path
 import nbformat
 
 from coursekit.config import Similarity as Settings
+from coursekit.config import require_extra
 
 SOLUTION = "instructor's solution"
 _MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
@@ -138,8 +139,12 @@ def read_submission(student: str, path: Path, released: dict[str, str]) -> Submi
 
 # --- detection (copydetect) ------------------------------------------------------------------------
 
+#: What needs copydetect (the extra coursekit[similarity]), in the message when it is missing.
+PURPOSE = "the similarity report (`coursekit similarity`)"
+
+
 def _fingerprint(code: str, settings: Settings, boilerplate):
-    from copydetect import CodeFingerprint
+    CodeFingerprint = require_extra("copydetect", PURPOSE).CodeFingerprint
     # win_size 1 keeps every k-gram: the answers are short, and the result does not depend on
     # Python's per-process string hashing (winnowing would pick a different subset each run).
     return CodeFingerprint("answer.py", settings.noise, 1, boilerplate=boilerplate, language="python",
@@ -225,7 +230,7 @@ def _spans(slices) -> list[tuple[int, int]]:
 
 
 def compare_pair(a: Submission, b: Submission, prints: dict, settings: Settings) -> Pair:
-    from copydetect import compare_files
+    compare_files = require_extra("copydetect", PURPOSE).compare_files
     parts, matched, total = {}, 0.0, 0.0
     for gid in a.answers:
         fa, fb = prints[a.student].get(gid), prints[b.student].get(gid)

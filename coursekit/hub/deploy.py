@@ -95,7 +95,7 @@ def setup(config: CourseConfig, say: Callable[[str], None]) -> SetupResult:
     prepare_exchange(config, accounts.grader)
     say(f"exchange {config.exchange_root}: 1777, course folders with nbgrader's modes")
     python = place_interpreter(lay.state_dir / "python")
-    env = build_user_env(lay.env.prefix, python)
+    env = build_user_env(lay.env.prefix, python, course_packages=course_packages(config))
     check_user_env(env)
     say(f"users' Python: {env.prefix} (on {python}; checked as nobody)")
     write_role_settings(config, lay)
@@ -116,3 +116,11 @@ def check_ready(config: CourseConfig) -> tuple[Accounts, Layout]:
         raise HubError(f"no Unix user for {', '.join(missing)} (the roster or course.toml changed): run "
                        f"`python -m coursekit hub setup` again.")
     return accounts, lay
+
+
+def course_packages(config: CourseConfig) -> tuple[Path, ...]:
+    """The folders of the course's own packages: those its assignments' parts are in."""
+    from coursekit.partkit.part import declared_paths
+    folders = {Path(folder) for name in config.assignments if config.assignment(name).parts
+               for folder in declared_paths(config.assignment(name).parts)[0]}
+    return tuple(sorted(folders))

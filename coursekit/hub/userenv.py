@@ -188,11 +188,14 @@ def _scripts(venv: Path, env: Path) -> None:
         os.chmod(target, 0o755)
 
 
-def build_user_env(target: Path, python: Path, venv: Path | None = None, package: Path | None = None) -> UserEnv:
+def build_user_env(target: Path, python: Path, venv: Path | None = None, package: Path | None = None,
+                   course_packages: tuple[Path, ...] = ()) -> UserEnv:
     """(Re)build the users' environment in `target` from the course venv (default: this process's), on
-    `python` (:func:`place_interpreter`)."""
+    `python` (:func:`place_interpreter`). ``course_packages``: the folders of the course's own packages
+    (those its assignments' parts live in), copied beside the engine's."""
     venv = Path(venv or sys.prefix)
     package = Path(package or Path(__file__).resolve().parents[1])  # the coursekit package folder
+    copied = (package, *course_packages)
     if target.exists():
         if not (target / MARKER).exists():
             raise HubError(f"{target} exists and was not built by coursekit: remove it or choose another "
@@ -204,9 +207,11 @@ def build_user_env(target: Path, python: Path, venv: Path | None = None, package
         raise HubError(f"{python} -m venv {target} failed: {result.stderr.strip()[-1500:]}")
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     site = target / "lib" / version / "site-packages"
+    names = {folder.name for folder in copied}
     link_tree(venv / "lib" / version / "site-packages", site,
-              skip=lambda name: name.startswith("__editable__") or name == package.name)
-    shutil.copytree(package, site / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+              skip=lambda name: name.startswith("__editable__") or name in names)
+    for folder in copied:
+        shutil.copytree(folder, site / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
     for folder in ("share", "etc"):
         if (venv / folder).is_dir():
             link_tree(venv / folder, target / folder)

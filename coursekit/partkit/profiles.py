@@ -20,10 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from coursekit.config import PROFILE_NAMES, CourseConfig, Profile, ProfileError, load_config
-
-ENV_PROFILE = "COURSE_PROFILE"
-ENV_EXECUTION = "NBGRADER_EXECUTION"
+from coursekit.config import (ENV_EXECUTION, ENV_PROFILE, PROFILE_NAMES, CourseConfig, Profile, ProfileError,
+                              load_config)
 
 
 @contextlib.contextmanager

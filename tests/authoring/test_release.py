@@ -87,7 +87,7 @@ def test_release_has_no_solution_or_hidden_test(source_path, release_path):
         secret |= significant(marked_regions(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"))
         public |= significant(unmarked_lines(cell.source))
     secret -= public  # a line the student is shown anyway (e.g. an import) is no secret
-    assert len(secret) > 50, "the source notebook should have solutions and hidden tests to protect"
+    assert len(secret) > 10, "the source notebook should have solutions and hidden tests to protect"
     release_lines = {line.strip() for line in release_text.splitlines()}
     leaked = sorted(secret & release_lines)
     assert not leaked, f"release/ contains solution or hidden-test lines: {leaked[:5]}"

@@ -277,9 +277,9 @@ def test_every_profile_has_lecture_sizes_and_they_grow_with_the_profile():
 
 
 @pytest.mark.parametrize("old, new, expected", [
-    ("ps = [0.0, 0.2, 0.5, 0.8]  # dropout probabilities compared\nnum_train = 256",
-     "ps = [0.0, 1.0]\nnum_train = 256", r"'profiles\.grading\.lectures\.sweep\.ps' must hold"),
-    ("num_hiddens = 256\nnum_examples = 256", "num_hiddens = \"wide\"\nnum_examples = 256",
+    ("[profiles.grading.lectures.sweep]\n", "[profiles.grading.lectures.sweep]\nps = [0.0, 1.0]\n",
+     r"'profiles\.grading\.lectures\.sweep\.ps' must be a dropout probability in \[0, 1\), got a number 1\.0"),
+    ("[profiles.grading.lectures.stability]\n", "[profiles.grading.lectures.stability]\nnum_hiddens = \"wide\"\n",
      r"'profiles\.grading\.lectures\.stability\.num_hiddens' must be a whole number"),
 ])
 def test_bad_lecture_keys_are_reported(tmp_path, old, new, expected):
