@@ -433,8 +433,12 @@ def test_the_csv_export_has_one_row_per_student_with_the_final_score(flow):
     with flow.grades_csv.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         assert reader.fieldnames == CSV_COLUMNS
-        rows = {row["student_id"]: row for row in reader}
+        every = list(reader)
+    rows = {row["student_id"]: row for row in every if row["assignment"] == ASSIGNMENT}
     assert sorted(rows) == sorted(LOST)
+    # one row per student and assignment: the course's second assignment, not submitted, scores 0
+    others = [row for row in every if row["assignment"] != ASSIGNMENT]
+    assert sorted(row["student_id"] for row in others) == sorted(LOST) and {float(r["score"]) for r in others} == {0.0}
     expected_final = {"alice": 97.0, "bob": 80.0, "carol": 0.0, "dave": 0.0}
     for student, row in rows.items():
         raw = sum(expected_auto(student).values()) + expected_manual(student)
