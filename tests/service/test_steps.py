@@ -3,7 +3,6 @@ retries of a step the gradebook's lock refused."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -14,19 +13,14 @@ from coursekit.service import notices, steps
 from coursekit.service.server import collected_time
 from coursekit.service.steps import NbgraderSteps, StepError
 from coursekit.service.watcher import feedback_page, inbound_folder
-from tests.support.classroom import submit
+from tests.support.classroom import scratch_exchange, submit
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def config(tmp_path, alembic_on_path):
-    config = dataclasses.replace(load_config(ROOT / "course.toml"), root=tmp_path / "course",
-                                 exchange_root=tmp_path / "exchange")
-    config.root.mkdir()
-    for folder in ("inbound", "outbound/lab2", "feedback"):
-        (config.exchange_root / config.course_id / folder).mkdir(parents=True)
-    return config
+    return scratch_exchange(load_config(ROOT / "course.toml"), tmp_path)
 
 
 def test_collect_brings_the_latest_submission_and_a_notice_is_released_to_its_own_submission(config, tmp_path):

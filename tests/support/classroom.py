@@ -21,6 +21,16 @@ from coursekit.config import CourseConfig
 from coursekit.service.watcher import Attempt, feedback_page, inbound_folder, parse_attempt
 
 
+def scratch_exchange(config: CourseConfig, folder: Path) -> CourseConfig:
+    """``config`` on a scratch course folder in ``folder`` and an exchange holding the course's folders."""
+    import dataclasses
+    config = dataclasses.replace(config, root=folder / "course", exchange_root=folder / "exchange")
+    config.root.mkdir()
+    for name in ("inbound", "outbound/lab2", "feedback"):
+        (config.exchange_root / config.course_id / name).mkdir(parents=True)
+    return config
+
+
 def _settings(config: CourseConfig, home: Path):
     from traitlets.config import Config
     settings = Config()

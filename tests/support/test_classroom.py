@@ -16,7 +16,7 @@ from coursekit.config import load_config
 from coursekit.service import notices
 from coursekit.service.steps import NbgraderSteps
 from coursekit.service.watcher import inbound_folder, is_complete, scan
-from tests.support.classroom import feedback_released, stop_service, submit
+from tests.support.classroom import feedback_released, scratch_exchange, stop_service, submit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,12 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def config(tmp_path):
     """The real course.toml on a scratch course folder and an exchange with the course's folders."""
-    config = dataclasses.replace(load_config(ROOT / "course.toml"), root=tmp_path / "course",
-                                 exchange_root=tmp_path / "exchange")
-    config.root.mkdir()
-    for folder in ("inbound", "outbound/lab2", "feedback"):
-        (config.exchange_root / config.course_id / folder).mkdir(parents=True)
-    return config
+    return scratch_exchange(load_config(ROOT / "course.toml"), tmp_path)
 
 
 def test_a_submission_is_what_nbgrader_submit_leaves_in_the_exchange(config, tmp_path):
