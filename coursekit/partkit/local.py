@@ -73,3 +73,17 @@ def check_result(assignment: Assignment, grade_id: str, result: Any) -> None:
     if message:
         raise CheckFailed(message)
     print(f"{part.title}：自查通过。")
+
+
+def notebook_check(assignment: Assignment):
+    """The ``check(grade_id, subject, cases="visible")`` an assignment's graded cells call: an experiment's
+    result is judged as it is, any other part is reviewed (the rules of the cell that defined ``subject``),
+    measured and judged. A failure raises CheckFailed with its message."""
+    from coursekit.partkit.rules import review_definition
+
+    def check_part(grade_id: str, subject: Any, cases: str = "visible") -> None:
+        if isinstance(assignment.part(grade_id), Experiment):
+            check_result(assignment, grade_id, subject)
+        else:
+            check(assignment, grade_id, subject, cases, review=lambda p, s: review_definition(assignment, p, s))
+    return check_part

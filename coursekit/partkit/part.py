@@ -132,6 +132,13 @@ class Experiment(Part):
         raise TypeError("an experiment is measured from its result: Experiment.measurement")
 
 
+def call_seed(secret: bytes | None, *words: object) -> int:
+    """The seed of torch's generator the grader sets before one call of a student's function, named by
+    ``words`` and chosen from the grader's secret (none: the notebook's own checks, a fixed one)."""
+    digest = hashlib.sha256((secret or b"") + "/".join(map(str, words)).encode()).digest()
+    return int.from_bytes(digest[:6], "big")
+
+
 class ExperimentFailed(RuntimeError):
     """The student's function gave something an experiment cannot go on with (the message says what)."""
 
@@ -148,8 +155,7 @@ class Context:
 
     def seed(self, *words: object) -> int:
         """A seed only the grader can know, named by ``words``."""
-        digest = hashlib.sha256(self.secret + "/".join(map(str, words)).encode()).digest()
-        return int.from_bytes(digest[:6], "big")
+        return call_seed(self.secret, *words)
 
     def cached(self, name: str, key: Any, compute: Callable[[], Any], dump: Callable[[Any], Any],
                load: Callable[[Any], Any], code: tuple[Any, ...] = ()) -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from dlcourse.lab2 import activations, dead_units, dropout, l2_penalty, mlp_experiments, network
+from coursekit.partkit.local import notebook_check
 from coursekit.partkit.part import Assignment, Experiment, WorkerGroup
 
 _BY_ID = {p.grade_id: p for module in (activations, network, mlp_experiments, dead_units, l2_penalty, dropout)
@@ -53,17 +54,9 @@ ASSIGNMENT = Assignment(
 PARTS = ASSIGNMENT.by_id
 
 
-def check(grade_id: str, subject: Any, cases: str = "visible") -> None:
-    """The graded cell's call in the notebook: the visible checks of one part (``cases="hidden"``: the
-    instructor's run with the fixed hidden seed). A failure raises CheckFailed with its message."""
-    from coursekit.partkit import local
-    from coursekit.partkit.rules import review_definition
-    part = ASSIGNMENT.part(grade_id)
-    if isinstance(part, Experiment):
-        local.check_result(ASSIGNMENT, grade_id, subject)
-    else:
-        local.check(ASSIGNMENT, grade_id, subject, cases,
-                    review=lambda p, s: review_definition(ASSIGNMENT, p, s))
+#: The graded cells' call, ``check(grade_id, subject, cases="visible")``: the visible checks of one part
+#: (``cases="hidden"``: the instructor's run with the fixed hidden seed); a failure raises CheckFailed.
+check = notebook_check(ASSIGNMENT)
 
 
 def measure(grade_id: str, subject: Any, which: str = "visible") -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from coursekit.partkit.checks import CheckFailed, assert_close, assert_tensor_like, short
+from coursekit.partkit.checks import assert_close, assert_tensor_like, fail, short
 
 
 def gen(seed: int) -> torch.Generator:
@@ -15,10 +15,6 @@ def gen(seed: int) -> torch.Generator:
 
 def shape(generator: torch.Generator, dims: int, low: int = 1, high: int = 9) -> tuple[int, ...]:
     return tuple(int(n) for n in torch.randint(low, high, (dims,), generator=generator))
-
-
-def fail(message: str) -> None:
-    raise CheckFailed(message)
 
 
 def describe_bad(what: str, got: Any, inputs: str) -> str | None:

@@ -16,7 +16,7 @@ import torch
 from dlcourse import experiments
 from dlcourse.lab2.common import compare, fail, finite, gen, no_builtin, output_like
 from coursekit.partkit.checks import assert_unchanged, short
-from coursekit.partkit.part import Asker, Context, Experiment, Part, Rule
+from coursekit.partkit.part import Asker, Context, Experiment, Part, Rule, call_seed
 from coursekit.partkit.remote import raised, remote_function, returned
 
 RULE = Rule(
@@ -41,12 +41,6 @@ KEEP_HINT = "提示：每个元素独立地以 1 − dropout 的概率保留，�
 def dropout_input(size: tuple[int, ...], dtype: torch.dtype, seed: int) -> torch.Tensor:
     """Values in [1, 2): an output element is 0 exactly when it was dropped."""
     return torch.rand(size, generator=gen(seed), dtype=dtype) + 1.0
-
-
-def call_seed(secret: bytes | None, *words: object) -> int:
-    """The seed of torch's generator the grader sets before one call (chosen from its secret)."""
-    digest = hashlib.sha256((secret or b"") + "/".join(map(str, words)).encode()).digest()
-    return int.from_bytes(digest[:6], "big")
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@ call :func:`check`.
 
 from __future__ import annotations
 
-from typing import Any
-
-from coursekit.partkit.part import Assignment, Experiment, WorkerGroup
+from coursekit.partkit.local import notebook_check
+from coursekit.partkit.part import Assignment, WorkerGroup
 from dlcourse.stability import depth, variances, xavier
 
 ASSIGNMENT = Assignment(
@@ -32,12 +31,6 @@ ASSIGNMENT = Assignment(
 )
 
 
-def check(grade_id: str, subject: Any, cases: str = "visible") -> None:
-    """The graded cell's call: the visible checks of one part; a failure raises CheckFailed."""
-    from coursekit.partkit import local
-    from coursekit.partkit.rules import review_definition
-    part = ASSIGNMENT.part(grade_id)
-    if isinstance(part, Experiment):
-        local.check_result(ASSIGNMENT, grade_id, subject)
-    else:
-        local.check(ASSIGNMENT, grade_id, subject, cases, review=lambda p, s: review_definition(ASSIGNMENT, p, s))
+#: The graded cells' call, ``check(grade_id, subject, cases="visible")``: the visible checks of one part
+#: (``cases="hidden"``: the instructor's run with the fixed hidden seed); a failure raises CheckFailed.
+check = notebook_check(ASSIGNMENT)

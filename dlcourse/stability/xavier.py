@@ -7,15 +7,14 @@ statistical on large draws: a correct answer fails them with probability < 1e-11
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from coursekit.partkit.checks import CheckFailed, short
-from coursekit.partkit.part import Asker, Part, Rule
+from coursekit.partkit.checks import fail, short
+from coursekit.partkit.part import Asker, Part, Rule, call_seed
 from coursekit.partkit.remote import returned
 
 RULE = Rule(
@@ -31,17 +30,8 @@ VARIANCE_TOLERANCE = 0.05
 MEAN_TOLERANCE = 0.03
 
 
-def call_seed(secret: bytes | None, *words: object) -> int:
-    digest = hashlib.sha256((secret or b"") + "/".join(map(str, words)).encode()).digest()
-    return int.from_bytes(digest[:6], "big")
-
-
 def bound(fan_out: int, fan_in: int) -> float:
     return math.sqrt(6 / (fan_in + fan_out))
-
-
-def fail(message: str) -> None:
-    raise CheckFailed(message)
 
 
 def drawn(what: str, got: Any, size: tuple[int, int]) -> torch.Tensor:
