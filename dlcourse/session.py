@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from coursekit.config import CourseConfig, Profile, load_config
+from coursekit.environment import ENV_THREADS
 from dlcourse.data import load_mnist
 
 if TYPE_CHECKING:  # torch is imported by start(): `import dlcourse` alone (the grader's
@@ -67,7 +68,7 @@ def start(quiet: bool = False) -> LabSession:
     choice = select_profile(config)
     device = choose_device()
     # COURSE_THREADS (set by `coursekit grade` for parallel workers) wins over the profile.
-    threads = int(os.environ.get("COURSE_THREADS", "0") or 0) or choice.profile.threads
+    threads = int(os.environ.get(ENV_THREADS, "0") or 0) or choice.profile.threads
     if threads:
         torch.set_num_threads(threads)
     if not quiet:

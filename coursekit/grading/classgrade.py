@@ -42,6 +42,7 @@ from pathlib import Path
 import nbformat
 
 from coursekit.config import CourseConfig, load_config
+from coursekit.environment import ENV_CONFIG, ENV_EXECUTION, ENV_PROFILE, ENV_THREADS
 
 
 class GradingError(RuntimeError):
@@ -136,14 +137,14 @@ def kernel_environment(config: CourseConfig, threads: int) -> dict[str, str]:
     python_bin = str(Path(sys.executable).parent)
     home = SANDBOX_HOME
     env = {"PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "USER": "student",
-           "LANG": "C.UTF-8", "NBGRADER_EXECUTION": "autograde", "COURSE_TOML": str(config.path),
+           "LANG": "C.UTF-8", ENV_EXECUTION: "autograde", ENV_CONFIG: str(config.path),
            "MPLCONFIGDIR": f"{home}/matplotlib", "IPYTHONDIR": f"{home}/ipython",
            "JUPYTER_RUNTIME_DIR": f"{home}/jupyter",
-           "PYTHONDONTWRITEBYTECODE": "1", "COURSE_THREADS": str(threads)}
+           "PYTHONDONTWRITEBYTECODE": "1", ENV_THREADS: str(threads)}
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(threads)
-    if os.environ.get("COURSE_PROFILE"):
-        env["COURSE_PROFILE"] = os.environ["COURSE_PROFILE"]
+    if os.environ.get(ENV_PROFILE):
+        env[ENV_PROFILE] = os.environ[ENV_PROFILE]
     return env
 
 
@@ -184,7 +185,7 @@ def grade_submission(job: Job) -> Outcome:
     reason = precheck(config, job.assignment, job.student, answer_cell_ids(config, job.assignment))
     if reason:
         return Outcome(job.student, "failed", time.perf_counter() - started, reason, digest)
-    env = {"COURSE_TOML": str(config.path), "COURSE_THREADS": str(job.threads),
+    env = {ENV_CONFIG: str(config.path), ENV_THREADS: str(job.threads),
            "OMP_NUM_THREADS": str(job.threads), "MKL_NUM_THREADS": str(job.threads)}
     private = None
     if job.sandbox:

@@ -45,6 +45,7 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Enum, Integer
 
+from coursekit.environment import ENV_SANDBOX
 from coursekit.grading import phases
 from coursekit.grading.cells import error_output, grade_id, is_answer, is_graded_test, is_trusted, note_output
 from coursekit.grading.judge import Judge, assignment_parts
@@ -56,7 +57,7 @@ KERNEL_STARTUP = "get_ipython().run_line_magic('matplotlib', 'inline')"
 
 def sandbox_settings() -> dict[str, Any] | None:
     """The sandbox spec ``coursekit grade`` prepared for this process's submission, or None."""
-    spec = os.environ.get("COURSEKIT_SANDBOX")
+    spec = os.environ.get(ENV_SANDBOX)
     return json.loads(Path(spec).read_text()) if spec else None
 
 
@@ -273,7 +274,7 @@ class GuardedExecute(Execute):
         return cell, resources
 
     def _death_reason(self) -> str:
-        spec = os.environ.get("COURSEKIT_SANDBOX")
+        spec = os.environ.get(ENV_SANDBOX)
         if spec and Path(spec).is_file():
             from coursekit.grading.sandbox import memory_limit_hit
             if memory_limit_hit(Path(spec).parent):

@@ -34,6 +34,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from coursekit.environment import ENV_SANDBOX
+
 KERNEL_NAME = "coursekit-sandbox"
 SANDBOX_UID = 65534  # nobody
 #: The kernel's HOME and TMPDIR inside the sandbox (the only writable folder besides its working folder).
@@ -124,7 +126,7 @@ def prepare(job: str, *, memory_mb: int, max_processes: int, max_file_mb: int, t
         "interrupt_mode": "message",
     }))
     jupyter_path = os.pathsep.join(filter(None, [str(private / "jupyter"), os.environ.get("JUPYTER_PATH")]))
-    return private, {"COURSEKIT_SANDBOX": str(spec_path), "JUPYTER_PATH": jupyter_path}
+    return private, {ENV_SANDBOX: str(spec_path), "JUPYTER_PATH": jupyter_path}
 
 
 def cgroup_dirs(job: str) -> dict[str, Path]:

@@ -30,6 +30,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
+from coursekit.environment import ENV_CONFIG
 from coursekit.grading.quickstart import defer_iri_grammars
 
 #: What the server imports once, in this order (this module first: it defers the IRI grammars
@@ -98,7 +99,7 @@ def report_score(request: Request) -> None:
     from coursekit.config import load_config
     from coursekit.grading.nbgrader_settings import open_gradebook
     try:
-        with open_gradebook(load_config(request.env["COURSE_TOML"])) as gradebook:
+        with open_gradebook(load_config(request.env[ENV_CONFIG])) as gradebook:
             try:
                 score = gradebook.find_submission(request.assignment, request.student).score
             except MissingEntry:

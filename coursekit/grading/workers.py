@@ -29,6 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from coursekit.environment import ENV_THREADS
 from coursekit.partkit.wire import Channel, WireError, WireTimeout
 
 #: Seconds one call may take (a network's forward pass on a batch, a cell's whole run: ``run``).
@@ -129,7 +130,7 @@ class _LocalZygote:
                 from coursekit.grading.zygote import Zygote
                 # One thread, as the grading kernels compute (a zygote with threads may not fork).
                 threads = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-                env = {**os.environ, **threads, "COURSE_THREADS": "1", "MPLBACKEND": "Agg"}
+                env = {**os.environ, **threads, ENV_THREADS: "1", "MPLBACKEND": "Agg"}
                 cls._instance = SPAWNER.run(Zygote, env)
                 atexit.register(cls._instance.close)
             path = cls._instance.socket

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coursekit.config import CourseConfig
+from coursekit.environment import ENV_CONFIG
 from coursekit.hub.accounts import Accounts
 from coursekit.hub.userenv import UserEnv
 from coursekit.labserver import student_nbgrader_config
@@ -145,7 +146,7 @@ def user_environment(config: CourseConfig, lay: Layout) -> dict[str, str]:
     """What every server and kernel on the hub finds in its environment (the role's folder is added per user)."""
     env = lay.env
     return {"PATH": f"{env.bin}:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": str(env.prefix),
-            "COURSE_TOML": str(config.path), "PYTHONNOUSERSITE": "1"}
+            ENV_CONFIG: str(config.path), "PYTHONNOUSERSITE": "1"}
 
 
 def grader_environment(config: CourseConfig, lay: Layout) -> dict[str, str]:
