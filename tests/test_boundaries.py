@@ -77,9 +77,10 @@ def test_the_notebooks_import_only_the_student_side():
 
 
 def test_every_module_sits_in_a_side():
-    """coursekit's top level holds only the shared configuration, the command line and the lab server."""
+    """coursekit's top level holds only the shared configuration (course.toml, the environment), the command line
+    and the lab server."""
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
-    assert top == ["__init__.py", "__main__.py", "cli.py", "config.py", "labserver.py"]
+    assert top == ["__init__.py", "__main__.py", "cli.py", "config.py", "environment.py", "labserver.py"]
     assert sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")) == \
         ["authoring", "grading", "hub", "partkit", "service"]
 

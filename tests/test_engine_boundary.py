@@ -54,9 +54,9 @@ def test_the_engine_names_no_course_module_even_in_a_string():
 
 
 def test_the_course_uses_the_engine_only_through_its_interface():
-    """The course's code imports the engine's part interface (coursekit.partkit) and configuration, never the
+    """The course's code imports the engine's part interface (coursekit.partkit), configuration and environment names, never the
     grading, service, hub or authoring machinery."""
-    allowed = ("coursekit.partkit", "coursekit.config")
+    allowed = ("coursekit.partkit", "coursekit.config", "coursekit.environment")
     for package in course_packages():
         for path in sorted((ROOT / package).rglob("*.py")):
             engine = sorted(m for m in imports(path) if m.split(".")[0] == "coursekit" and not m.startswith(allowed))
