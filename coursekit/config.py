@@ -123,6 +123,7 @@ Account = Annotated[str, AfterValidator(_account),
                     Field(description="an account name (a lower-case letter, then up to 31 lower-case letters, "
                                       "digits, '-' or '_')")]
 Points = Annotated[int | float, Field(ge=0, description="a number of points >= 0")]
+Setting = Annotated[int | float | bool | str, Field(description="a part's setting: a number, true/false or a string")]
 
 
 class _CourseTable(Table):
@@ -144,6 +145,8 @@ class _AssignmentTable(Table):
     points: dict[str, Points] = Field(min_length=1, description="a non-empty table of grade_id = points")
     parts: str = Field("", description="a reference 'package.module:NAME' to the assignment's parts "
                                        "(a coursekit.partkit.Assignment)")
+    settings: dict[str, dict[str, Setting]] = Field(
+        default_factory=dict, description="tables [assignments.NAME.settings.GRADE_ID] of a part's settings")
 
 
 class _GradingTable(Table):
@@ -420,6 +423,8 @@ class Assignment:
     due: _dt.datetime
     points: dict[str, float]
     parts: str = ""  # "package.module:NAME" of its coursekit.partkit.Assignment; "" = graded by its test cells
+    #: grade id -> {setting: value}: overrides of its part's settings (coursekit.partkit.settings)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def total_points(self) -> float:

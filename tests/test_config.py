@@ -283,6 +283,8 @@ def test_a_profile_is_a_copy_with_changes_and_its_tables_are_attributes(course):
      r"key 'service\.per_student_total' \(3\) must be at least 'service\.per_student_per_hour' \(4\)"),
     ('poll_seconds = 2', 'poll_seconds = 0', r"key 'service\.poll_seconds' must be a number of seconds between 0\.1 and 60"),
     ('counts = "last"', 'counts = "last"\nqueue = "redis"', r"unknown key 'service\.queue'"),
+    ("test_b = 2.5\n", "test_b = 2.5\n\n[assignments.hw1.settings.test_a]\nratio = [1]\n",
+     r"key 'assignments\.hw1\.settings\.test_a\.ratio' must be"),
     ("threshold = 0.95", "threshold = 1.5", r"key 'similarity\.threshold' must be a share of matched code in \(0, 1\]"),
     ("min_match = 150", "min_match = 0", r"key 'similarity\.min_match' must be at least 1 character"),
     ("noise = 25", "noise = 2", r"key 'similarity\.noise' must be between 5 and 100 characters"),

@@ -159,3 +159,20 @@ def test_benchmarks_readme_describes_every_benchmark():
     readme = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8")
     for script in sorted((ROOT / "benchmarks").glob("*.py")):
         assert f"`{script.name}`" in readme, f"benchmarks/README.md does not describe {script.name}"
+
+
+def test_the_thresholds_table_lists_every_setting_of_every_part_with_its_default():
+    """docs/instructor.md "Judging thresholds" names each part's settings and the defaults the parts declare."""
+    import importlib
+
+    from coursekit.config import load_config
+    from coursekit.partkit.settings import settings_of
+    text = (DOCS / "instructor.md").read_text(encoding="utf-8")
+    section = text.split("## Judging thresholds", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `(\w+)` \| `(\w+)` \| ([^|]+) \|", section, flags=re.M))
+    declared = set()
+    for assignment in load_config(ROOT / "course.toml").assignments.values():
+        module, _, name = assignment.parts.partition(":")
+        for part in getattr(importlib.import_module(module), name).parts:
+            declared |= {(part.grade_id, key, f"{value:g}") for key, value in settings_of(part).items()}
+    assert {(g, k, v.strip()) for g, k, v in rows} == declared

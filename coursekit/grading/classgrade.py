@@ -393,16 +393,31 @@ def not_built(assignment: str) -> GradingError:
                         f"{assignment}` first (it registers the assignment's test cells and due date with nbgrader).")
 
 
+def check_settings(config: CourseConfig, assignment: str) -> None:
+    """GradingError, naming the key, when an override in ``[assignments.<name>.settings]`` is not a setting
+    its part can take (the course's parts are imported only when there are overrides)."""
+    if not config.assignment(assignment).settings:
+        return
+    from coursekit.grading.judge import assignment_parts
+    from coursekit.partkit.settings import SettingError
+    try:
+        assignment_parts(config, assignment)
+    except SettingError as err:
+        raise GradingError(f"course.toml: {err}") from None
+
+
 def ready_to_grade(config: CourseConfig, assignment: str, ask: Callable[[], bool | None] | None = None) -> None:
     """What grading needs before it starts (a class run and ``coursekit serve``): the assignment in the
     gradebook (:func:`coursekit.grading.nbgrader_settings.assignment_built`, which ``ask`` is handed to),
-    bubblewrap (unless the sandbox is off), the assignment's data (its provision hook), the gradebook in WAL mode."""
+    bubblewrap (unless the sandbox is off), the settings course.toml overrides (each a setting of its part),
+    the assignment's data (its provision hook), the gradebook in WAL mode."""
     from coursekit.grading.nbgrader_settings import assignment_built, enable_wal
     from coursekit.grading.sandbox import SandboxError, bwrap_path
     from coursekit.partkit.part import provision_data
 
     if not assignment_built(config, assignment, ask):
         raise not_built(assignment)
+    check_settings(config, assignment)
     if config.sandbox.enabled:
         try:
             bwrap_path()

@@ -27,13 +27,15 @@ class GraderError(RuntimeError):
 
 
 def assignment_parts(config, name: str | None) -> Assignment | None:
-    """The assignment's parts as course.toml names them (``[assignments.<name>] parts``), else None:
-    an assignment without parts is graded by its test cells, as plain nbgrader does."""
+    """The assignment's parts as course.toml names them (``[assignments.<name>] parts``), with the
+    settings it overrides (``[assignments.<name>.settings.<grade id>]``), else None: an assignment without
+    parts is graded by its test cells, as plain nbgrader does."""
     from coursekit.partkit.part import load_assignment
+    from coursekit.partkit.settings import from_config
     if not name or name not in config.assignments:
         return None
     reference = getattr(config.assignment(name), "parts", "")
-    return load_assignment(reference) if reference else None
+    return from_config(load_assignment(reference), config) if reference else None
 
 class Judge:
     """The verdicts of one submission (docs/design.md, "Where verdicts are formed").

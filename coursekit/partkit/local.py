@@ -75,15 +75,32 @@ def check_result(assignment: Assignment, grade_id: str, result: Any) -> None:
     print(f"{part.title}：自查通过。")
 
 
+def course_settings(assignment: Assignment) -> Assignment:
+    """The assignment with the settings its course's course.toml overrides, as the grader judges with them
+    (no course.toml found from here: the parts' own settings)."""
+    from coursekit.config import ConfigError, load_config
+    from coursekit.partkit.settings import from_config
+    try:
+        config = load_config()
+    except ConfigError:
+        return assignment
+    return from_config(assignment, config)
+
+
 def notebook_check(assignment: Assignment):
     """The ``check(grade_id, subject, cases="visible")`` an assignment's graded cells call: an experiment's
     result is judged as it is, any other part is reviewed (the rules of the cell that defined ``subject``),
-    measured and judged. A failure raises CheckFailed with its message."""
+    measured and judged, with the settings course.toml gives its parts (read at the first check). A failure
+    raises CheckFailed with its message."""
     from coursekit.partkit.rules import review_definition
+    configured: list[Assignment] = []
 
     def check_part(grade_id: str, subject: Any, cases: str = "visible") -> None:
-        if isinstance(assignment.part(grade_id), Experiment):
-            check_result(assignment, grade_id, subject)
+        if not configured:
+            configured.append(course_settings(assignment))
+        current = configured[0]
+        if isinstance(current.part(grade_id), Experiment):
+            check_result(current, grade_id, subject)
         else:
-            check(assignment, grade_id, subject, cases, review=lambda p, s: review_definition(assignment, p, s))
+            check(current, grade_id, subject, cases, review=lambda p, s: review_definition(current, p, s))
     return check_part

@@ -71,7 +71,8 @@ class Part:
 
     grade_id: the cell's nbgrader id; todo: the answer cell whose code it grades; definition: the name
     it grades; title: what the feedback calls it; group: the worker group whose calls grade it
-    (default: its TODO's); hidden: whether it has hidden cases."""
+    (default: its TODO's); hidden: whether it has hidden cases; settings: the thresholds its judge
+    decides with, a frozen dataclass course.toml may override (:mod:`coursekit.partkit.settings`)."""
 
     grade_id: str
     todo: str
@@ -79,6 +80,7 @@ class Part:
     title: str
     group: str = ""
     hidden: bool = True
+    settings: Any = None
 
     @property
     def worker(self) -> str:

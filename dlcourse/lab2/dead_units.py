@@ -14,8 +14,14 @@ from coursekit.partkit.checks import assert_unchanged, short
 from coursekit.partkit.part import Asker, Part
 from coursekit.partkit.remote import returned
 
-#: |dead_unit_fraction(H) - the true fraction| allowed (a fraction of at most a few hundred units).
-FRACTION_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Settings:
+    """tolerance: |dead_unit_fraction(H) − the true fraction| allowed (a fraction of at most a few hundred
+    units, in float32 or float64)."""
+
+    tolerance: float = 1e-6
 
 
 def hidden_layer(size: tuple[int, int], dead: list[int], dtype: torch.dtype, seed: int, *, tanh: bool = False,
@@ -35,7 +41,7 @@ def hidden_layer(size: tuple[int, int], dead: list[int], dtype: torch.dtype, see
     return H
 
 
-def mistake_hint(H: torch.Tensor, value: float) -> str:
+def mistake_hint(H: torch.Tensor, value: float, tolerance: float) -> str:
     """Name the usual mistake when the wrong answer is what that mistake gives."""
     zero = H == 0
     mistakes = [
@@ -46,7 +52,7 @@ def mistake_hint(H: torch.Tensor, value: float) -> str:
         ((zero.all(dim=0).double().sum()), "这是死亡单元的个数；要返回的是比例：个数除以单元总数 H.shape[1]。"),
     ]
     for wrong, hint in mistakes:
-        if abs(value - float(wrong)) <= FRACTION_TOLERANCE:
+        if abs(value - float(wrong)) <= tolerance:
             return hint
     return "死亡单元：在所有探针图像上都输出 0 的单元（H 的一列全为 0）；返回它们占单元总数的比例。"
 
@@ -97,9 +103,9 @@ class DeadUnits(Part):
             if got.numel() != 1 or not torch.isfinite(got).all():
                 fail(f"{what} 应返回一个 0 到 1 之间的数（0 维张量），得到 {short(got)}。")
             value, expected = float(got), float((H == 0).all(dim=0).double().mean())
-            if abs(value - expected) > FRACTION_TOLERANCE:
-                fail(f"{what} 应为 {expected:.4f}，得到 {value:.4f}。{mistake_hint(H, value)}")
+            if abs(value - expected) > self.settings.tolerance:
+                fail(f"{what} 应为 {expected:.4f}，得到 {value:.4f}。{mistake_hint(H, value, self.settings.tolerance)}")
             assert_unchanged("dead_unit_fraction", H, after)
 
 
-PARTS = (DeadUnits("test_dead_units", "dead_units", "dead_unit_fraction", "dead_unit_fraction"),)
+PARTS = (DeadUnits("test_dead_units", "dead_units", "dead_unit_fraction", "dead_unit_fraction", settings=Settings()),)

@@ -1,13 +1,14 @@
 """TODO ``dropout_layer``: inverted dropout — five parts (keep rate, scaling, edges, fresh masks, the
 contract) and the dropout experiment on the course's CNN.
 
-The statistical checks are Hoeffding bounds: a correct answer fails any of them with probability
-< 1e-7 in all. Masks must come from torch's generator: the grader seeds it before each call.
+The statistical checks are Hoeffding bounds (:class:`Statistics`): a correct answer fails any of them
+with probability < 1e-9 in all. Masks must come from torch's generator: the grader seeds it before each call.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +29,25 @@ RULE = Rule(
                         "alpha_dropout_", "feature_dropout", "feature_dropout_", "feature_alpha_dropout",
                         "feature_alpha_dropout_", "native_dropout"}),
 )
-#: Hoeffding: P(|kept fraction - (1 - p)| >= t) <= 2 exp(-2 n t^2) for n independent draws.
-#: (128, 256) with t = 0.02: n = 32768, <= 8.4e-12; (8, 32, 32) with t = 0.035: n = 8192, <= 3.9e-9.
-KEEP_RATE_TOLERANCE = {(128, 256): 0.02, (8, 32, 32): 0.035}
-#: Hoeffding: among n pairs of independent keep/drop draws at p = 0.5, the share that agree is
-#: within RANDOMNESS_TOLERANCE of 1/2 except with probability <= 2 exp(-2 n t^2): n = 128 * 255 pairs
-#: of neighbours in a row, t = 0.02: <= 9.5e-12; n = 32768 pairs of one position in two calls: <= 8.5e-12.
-RANDOMNESS_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """The settings of a statistical check (the keep rate, the masks' independence). Each is a Hoeffding
+    bound: among n independent draws the share that comes out one way is within t = √(ln(2/δ) / 2n) of
+    its probability except with probability <= δ, so a correct answer fails one check with probability
+    at most ``failure_probability`` (δ). With n = 32768 draws, t ≈ 0.02."""
+
+    failure_probability: float = 1e-11
+
+    def __post_init__(self) -> None:
+        if not 0 < self.failure_probability < 1:
+            raise ValueError(f"failure_probability must be in (0, 1), got {self.failure_probability}")
+
+    def tolerance(self, draws: int) -> float:
+        return math.sqrt(math.log(2 / self.failure_probability) / (2 * draws))
+
+
 KEEP_HINT = "提示：每个元素独立地以 1 − dropout 的概率保留，例如掩码 torch.rand(X.shape, device=X.device) > dropout。"
 
 
@@ -113,9 +126,9 @@ class DropoutPart(Part):
                 kept = out != 0
                 if self.kind == "keep_rate":
                     fraction = kept.double().mean().item()
-                    tolerance = KEEP_RATE_TOLERANCE[tuple(X.shape)]
+                    tolerance = self.settings.tolerance(X.numel())
                     if abs(fraction - (1 - p)) >= tolerance:
-                        fail(f"{what}：保留下来的比例应接近 1 − p = {1 - p:.2f}（容差 {tolerance}），实际为 {fraction:.4f}。"
+                        fail(f"{what}：保留下来的比例应接近 1 − p = {1 - p:.2f}（容差 {tolerance:.3f}），实际为 {fraction:.4f}。"
                              + KEEP_HINT)
                 else:
                     compare(f"{what} 中保留下来的元素", out[kept], X[kept] / (1 - p), X[kept],
@@ -127,7 +140,7 @@ class DropoutPart(Part):
                 fail("两次调用 dropout_layer 得到了完全相同的掩码：每次调用都应重新生成随机掩码（不要固定随机种子或复用掩码）。")
             if (first == first[0]).all():
                 fail("dropout_layer 的掩码在每一行都相同：掩码要与 X 形状相同，每个元素独立抽样，而不是只对一行抽样再广播。")
-            _judge_randomness(data, X)
+            _judge_randomness(data, X, self.settings)
         else:
             X, scalar = self.cases(which, secret)
             p0 = output_like("dropout_layer(X, 0.0)", data["p0"], X)
@@ -144,8 +157,10 @@ class DropoutPart(Part):
                     fail(f"dropout_layer(X, {bad}) 应抛出 ValueError（dropout 必须在 [0, 1] 内），实际：{what_raised}。")
 
 
-def _judge_randomness(data: dict[str, Any], X: torch.Tensor) -> None:
-    """The mask comes from torch's generator, and its entries are independent across positions and calls."""
+def _judge_randomness(data: dict[str, Any], X: torch.Tensor, settings: Statistics) -> None:
+    """The mask comes from torch's generator, and its entries are independent across positions and calls: at
+    p = 0.5, whether two independent entries agree is a fair coin (pairs of neighbours in a row, or of one
+    position in two calls)."""
     same = [output_like("dropout_layer(X, 0.5)", got, X) for got in data["same_seed"]]
     if not torch.equal(same[0], same[1]):
         fail("torch.manual_seed 相同时，dropout_layer 应得到相同的掩码：掩码要用 PyTorch 的随机数发生器生成"
@@ -155,12 +170,13 @@ def _judge_randomness(data: dict[str, Any], X: torch.Tensor) -> None:
         fail("换一个 torch.manual_seed，dropout_layer 仍得到同样的掩码：掩码没有用 PyTorch 的随机数发生器，"
              "而是每次按固定的规律生成。要用 torch.rand 之类的随机数。")
     first, second = (output_like("dropout_layer(X, 0.5)", got, X) != 0 for got in data["outputs"])
-    neighbours = (first[:, 1:] == first[:, :-1]).double().mean().item()
-    across = (first == second).double().mean().item()
-    for share, what in ((neighbours, "同一行相邻两个元素"), (across, "两次调用中同一位置")):
-        if abs(share - 0.5) >= RANDOMNESS_TOLERANCE:
+    neighbours = first[:, 1:] == first[:, :-1]
+    across = first == second
+    for agree, what in ((neighbours, "同一行相邻两个元素"), (across, "两次调用中同一位置")):
+        share, tolerance = agree.double().mean().item(), settings.tolerance(agree.numel())
+        if abs(share - 0.5) >= tolerance:
             fail(f"dropout_layer(X, 0.5) 的掩码不是独立抽样的：{what}的保留/丢弃结果相同的比例是 {share:.3f}，"
-                 f"独立抽样时应接近 0.5（容差 {RANDOMNESS_TOLERANCE}）。每个元素要各自独立地随机保留，"
+                 f"独立抽样时应接近 0.5（容差 {tolerance:.3f}）。每个元素要各自独立地随机保留，"
                  f"例如 torch.rand(X.shape, device=X.device) > dropout。")
 
 
@@ -219,10 +235,12 @@ class DropoutExperiment(Experiment):
 
 
 PARTS = (
-    DropoutPart("test_dropout_keep_rate", "dropout_layer", "dropout_layer", "dropout_layer 的保留比例", kind="keep_rate"),
+    DropoutPart("test_dropout_keep_rate", "dropout_layer", "dropout_layer", "dropout_layer 的保留比例", kind="keep_rate",
+                settings=Statistics()),
     DropoutPart("test_dropout_scaling", "dropout_layer", "dropout_layer", "dropout_layer 的 1/(1-p) 缩放", kind="scaling"),
     DropoutPart("test_dropout_edges", "dropout_layer", "dropout_layer", "dropout_layer 的 p = 0、p = 1 和报错", kind="edges"),
-    DropoutPart("test_dropout_fresh_masks", "dropout_layer", "dropout_layer", "dropout_layer 的随机掩码", kind="fresh_masks"),
+    DropoutPart("test_dropout_fresh_masks", "dropout_layer", "dropout_layer", "dropout_layer 的随机掩码", kind="fresh_masks",
+                settings=Statistics()),
     DropoutPart("test_dropout_contract", "dropout_layer", "dropout_layer", "dropout_layer 的形状、dtype、设备和输入不变",
                 kind="contract"),
     DropoutExperiment("test_dropout_experiment", "dropout_layer", "dropout_layer", "Dropout 实验",

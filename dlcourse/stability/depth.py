@@ -22,12 +22,18 @@ from coursekit.partkit.remote import tensor
 DEPTH = 10         # linear layers
 WIDTH = 256        # units per layer (fan_in = fan_out)
 NUM_EXAMPLES = 512  # rows of X
-#: Xavier keeps every layer's variance within this factor of the input's (the reference stays within
-#: 1.15 on seeds 0–19); N(0, 1) ends above EXPLODED, N(0, 0.01²) below VANISHED (256¹⁰ ≈ 1e24, 0.0256¹⁰ ≈ 1e-16).
-STEADY_FACTOR = 4.0
-EXPLODED = 1e12
-VANISHED = 1e-10
 SCHEMES = ("N(0, 1)", "N(0, 0.01²)", "Xavier")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """steady_factor: Xavier keeps every layer's variance within this factor of the input's (the reference
+    stays within 1.15 on seeds 0–19); N(0, 1) must end above ``exploded``, N(0, 0.01²) below ``vanished``
+    (256¹⁰ ≈ 1e24, 0.0256¹⁰ ≈ 1e-16)."""
+
+    steady_factor: float = 4.0
+    exploded: float = 1e12
+    vanished: float = 1e-10
 
 
 def run_depth(xavier_uniform: Callable[[int, int], torch.Tensor],
@@ -83,18 +89,19 @@ class DepthExperiment(Experiment):
         exploded, vanished, steady = runs["N(0, 1)"], runs["N(0, 0.01²)"], runs["Xavier"]
         if not all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in vanished + steady):
             raise CheckFailed(f"方差里出现了 0、负数、nan 或 inf：Xavier {steady}，N(0, 0.01²) {vanished}。")
-        if not exploded[-1] > EXPLODED or not vanished[-1] < VANISHED:
-            raise CheckFailed(f"N(0, 1) 初始化的最后一层方差应大于 {EXPLODED:g}（得到 {exploded[-1]:.3g}），N(0, 0.01²) 的应小于 "
-                              f"{VANISHED:g}（得到 {vanished[-1]:.3g}）：检查 layer_variances 是否逐层相乘、返回每一层输出的方差。")
+        limits = self.settings
+        if not exploded[-1] > limits.exploded or not vanished[-1] < limits.vanished:
+            raise CheckFailed(f"N(0, 1) 初始化的最后一层方差应大于 {limits.exploded:g}（得到 {exploded[-1]:.3g}），N(0, 0.01²) 的应小于 "
+                              f"{limits.vanished:g}（得到 {vanished[-1]:.3g}）：检查 layer_variances 是否逐层相乘、返回每一层输出的方差。")
         ratios = [v / steady[0] for v in steady[1:]]
         worst = max(ratios, key=lambda r: max(r, 1 / r))
-        if not 1 / STEADY_FACTOR <= worst <= STEADY_FACTOR:
+        if not 1 / limits.steady_factor <= worst <= limits.steady_factor:
             raise CheckFailed(f"用 xavier_uniform 初始化后，第 {ratios.index(worst) + 1} 层输出的方差是输入的 {worst:.3g} 倍，"
-                              f"应在 1/{STEADY_FACTOR:g} 到 {STEADY_FACTOR:g} 倍之间：检查 xavier_uniform 的范围 √(6/(fan_in+fan_out))。")
+                              f"应在 1/{limits.steady_factor:g} 到 {limits.steady_factor:g} 倍之间：检查 xavier_uniform 的范围 √(6/(fan_in+fan_out))。")
 
     def figure(self, result: Any) -> Any:
         return plot_depth(result)
 
 
 PARTS = (DepthExperiment("test_depth_experiment", "xavier", "xavier_uniform", "深度实验", group="experiment",
-                         uses=("test_xavier_variance", "test_layer_variances")),)
+                         uses=("test_xavier_variance", "test_layer_variances"), settings=Settings()),)

@@ -15,9 +15,14 @@ from coursekit.partkit.checks import CheckFailed, short
 from coursekit.partkit.part import Asker, Part
 from coursekit.partkit.remote import returned
 
-#: Relative tolerance: torch.var's unbiased estimate and the biased one (÷ N instead of ÷ (N − 1)) differ
-#: by 1/N < 1e-3 on every case (N >= 2048 entries); both are right.
-RELATIVE_TOLERANCE = 2e-3
+
+
+@dataclass(frozen=True)
+class Settings:
+    """relative_tolerance: of each layer's variance. torch.var's unbiased estimate and the biased one (÷ N
+    instead of ÷ (N − 1)) differ by 1/N < 1e-3 on every case (N >= 2048 entries); both are right."""
+
+    relative_tolerance: float = 2e-3
 
 
 def reference(weights: list[torch.Tensor], X: torch.Tensor) -> torch.Tensor:
@@ -77,11 +82,11 @@ class LayerVariances(Part):
             if tuple(got.shape) != (len(weights),) or not got.is_floating_point():
                 raise CheckFailed(f"{what} 应返回形状 ({len(weights)},) 的浮点张量，得到 {short(got)}。")
             error = ((got.double() - expected.double()).abs() / expected.double()).nan_to_num(nan=float("inf"))
-            if not (error <= RELATIVE_TOLERANCE).all():
+            if not (error <= self.settings.relative_tolerance).all():
                 t = int(error.argmax())
                 raise CheckFailed(f"{what} 第 {t + 1} 层的方差应为 {expected[t].item():.6g}，得到 {got[t].item():.6g}"
-                                  f"（相对容差 {RELATIVE_TOLERANCE:g}）。提示：第 t 层的输出是 hₜ = hₜ₋₁ @ Wₜ.T（h₀ = X），"
+                                  f"（相对容差 {self.settings.relative_tolerance:g}）。提示：第 t 层的输出是 hₜ = hₜ₋₁ @ Wₜ.T（h₀ = X），"
                                   f"它的方差是 hₜ.var()，对所有元素求；下一层的输入是这一层的输出。")
 
 
-PARTS = (LayerVariances("test_layer_variances", "variances", "layer_variances", "layer_variances"),)
+PARTS = (LayerVariances("test_layer_variances", "variances", "layer_variances", "layer_variances", settings=Settings()),)

@@ -22,12 +22,19 @@ RULE = Rule(
     words=("xavier", "glorot", "kaiming"),
     what="现成的初始化函数（torch.nn.init.xavier_uniform_ 之类名字中含 xavier、glorot、kaiming 的函数）",
 )
-#: Every case draws n >= 65536 entries. Hoeffding on the squares (in [0, a²]): the mean of w² is within
-#: 5 % of a²/3 except with probability <= 2 exp(−2n·(a²/60)²/a⁴) < 1e-15; on the entries (in [−a, a]):
-#: |mean| < 0.03·a except with probability <= 2 exp(−n·0.03²/2) < 1e-12. The sample variance differs
-#: from the mean of w² by mean² < 0.001·a², far inside the tolerance.
-VARIANCE_TOLERANCE = 0.05
-MEAN_TOLERANCE = 0.03
+
+
+@dataclass(frozen=True)
+class VarianceSettings:
+    """The variance part's tolerances. Every case draws n >= 65536 entries. Hoeffding on the squares (in
+    [0, a²]): the mean of w² is within 5 % of a²/3 except with probability <= 2 exp(−2n·(a²/60)²/a⁴) < 1e-15;
+    on the entries (in [−a, a]): |mean| < 0.03·a except with probability <= 2 exp(−n·0.03²/2) < 1e-12. The
+    sample variance differs from the mean of w² by mean² < 0.001·a², far inside the tolerance.
+
+    variance_tolerance: relative, of 2/(fan_in + fan_out); mean_tolerance: a share of the range's bound a."""
+
+    variance_tolerance: float = 0.05
+    mean_tolerance: float = 0.03
 
 
 def bound(fan_out: int, fan_in: int) -> float:
@@ -84,11 +91,12 @@ class XavierPart(Part):
                          f"应铺满 [−a, a]，a = {a:.4f}。")
             else:
                 variance, mean, target = W.double().var().item(), W.double().mean().item(), a * a / 3
-                if abs(mean) >= MEAN_TOLERANCE * a:
-                    fail(f"{what} 的均值应接近 0，得到 {mean:.4f}（容差 {MEAN_TOLERANCE * a:.4f}）。均匀分布要关于 0 对称。")
-                if abs(variance - target) >= VARIANCE_TOLERANCE * target:
+                tolerances = self.settings
+                if abs(mean) >= tolerances.mean_tolerance * a:
+                    fail(f"{what} 的均值应接近 0，得到 {mean:.4f}（容差 {tolerances.mean_tolerance * a:.4f}）。均匀分布要关于 0 对称。")
+                if abs(variance - target) >= tolerances.variance_tolerance * target:
                     fail(f"{what} 的方差应接近 2/(fan_in+fan_out) = {target:.3e}，得到 {variance:.3e}"
-                         f"（相对容差 {VARIANCE_TOLERANCE:.0%}）。U(−a, a) 的方差是 a²/3。")
+                         f"（相对容差 {tolerances.variance_tolerance:.0%}）。U(−a, a) 的方差是 a²/3。")
         if self.statistic == "range":
             first = drawn("xavier_uniform(256, 512)", data["draws"][0], (256, 512))
             again = drawn("xavier_uniform(256, 512)", data["again"], (256, 512))
@@ -99,5 +107,6 @@ class XavierPart(Part):
 
 PARTS = (
     XavierPart("test_xavier_range", "xavier", "xavier_uniform", "xavier_uniform 的形状和取值范围", statistic="range"),
-    XavierPart("test_xavier_variance", "xavier", "xavier_uniform", "xavier_uniform 的均值和方差", statistic="variance"),
+    XavierPart("test_xavier_variance", "xavier", "xavier_uniform", "xavier_uniform 的均值和方差", statistic="variance",
+               settings=VarianceSettings()),
 )

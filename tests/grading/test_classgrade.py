@@ -239,3 +239,15 @@ def test_a_class_run_before_build_says_so_and_starts_nothing(course, monkeypatch
     monkeypatch.setattr(worker, "warm_up", lambda *a: pytest.fail("the grading server was started"))
     with pytest.raises(classgrade.GradingError, match="run `python -m coursekit build lab2`"):
         classgrade.grade_class(course, "lab2", classgrade.RunOptions(), lambda *a: pytest.fail("nothing to report"))
+
+
+def test_a_setting_its_part_does_not_have_stops_the_run_before_any_grading(course):
+    """course.toml's overrides are checked against the parts before a class run starts, naming the key."""
+    text = course.path.read_text(encoding="utf-8").replace(
+        "[assignments.lab2.points]", "[assignments.lab2.settings.test_dead_units]\ntolerence = 1e-3\n\n"
+                                     "[assignments.lab2.points]", 1)
+    course.path.write_text(text, encoding="utf-8")
+    with pytest.raises(classgrade.GradingError, match=r"assignments\.lab2\.settings\.test_dead_units\.tolerence"):
+        classgrade.check_settings(load_config(course.path), "lab2")
+    course.path.write_text(text.replace("tolerence", "tolerance"), encoding="utf-8")
+    classgrade.check_settings(load_config(course.path), "lab2")

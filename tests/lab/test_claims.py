@@ -18,7 +18,7 @@ import torch
 from coursekit.config import load_config
 from dlcourse import experiments as E
 from dlcourse.data import load_mnist
-from dlcourse.lab2.mlp_experiments import MIN_KILLED_H1_UNITS
+from dlcourse.lab2 import PARTS
 from dlcourse.training import flatten
 from tests.lab.test_experiments import Network
 
@@ -122,7 +122,8 @@ def test_the_death_check_needs_the_large_learning_rate(train):
             large = E.run_relu_death(Network, train, settings, seed=seed, device=CPU, activations=("relu",))
             small = E.run_relu_death(Network, train, {**settings, "lr": 0.01}, seed=seed, device=CPU,
                                      activations=("relu",))
-            assert large.killed["relu"][0] >= MIN_KILLED_H1_UNITS > small.killed["relu"][0] == 0
+            least = PARTS["test_relu_death"].settings.min_killed
+            assert large.killed["relu"][0] >= least > small.killed["relu"][0] == 0
     finally:
         torch.set_num_threads(before)
 
@@ -143,3 +144,14 @@ def test_weight_decay_figures_of_the_model_answer(cpu_profile):
     start = E.train_regression(data, {**wd, "num_epochs": 0}, lambd=0.0, seed=0).weights
     unseen = torch.linalg.svd(data.X_train, full_matrices=True)[2][wd["num_train"]:]
     assert round(float(start.norm()), 2) == 0.58 and round(float((unseen @ start).norm()), 1) == 0.3
+
+
+def test_the_graded_cells_state_the_settings_their_judges_use():
+    """Each experiment cell's docstring states its pass criterion: the number is its part's setting, with
+    course.toml's overrides (coursekit.partkit.settings)."""
+    from coursekit.partkit.settings import from_config
+    from dlcourse.lab2 import ASSIGNMENT
+    parts = from_config(ASSIGNMENT, load_config(ROOT / "course.toml")).by_id
+    quoted(f"至少是 sigmoid 网络的 {parts['test_gradient_vanishing'].settings.ratio:g} 倍",
+           f"至少杀死 {parts['test_relu_death'].settings.min_killed} 个 h1 单元",
+           f"测试损失不超过 λ = 0 时的 {parts['test_weight_decay'].settings.test_gain:g} 倍")

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from coursekit.partkit.local import LocalWorker, judged
-from dlcourse.stability import ASSIGNMENT, depth, variances, xavier
+from dlcourse.stability import ASSIGNMENT, depth
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "source" / "stability" / "stability.ipynb"
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "source" / "stability" / "stability.ipynb"
 
 
 def verdict(gid, subject, cases="visible"):
@@ -75,11 +76,18 @@ def test_a_forbidden_initialiser_is_found_by_the_review():
 
 
 def test_the_notebook_quotes_the_judges_thresholds():
+    """The numbers the notebook's text states are the settings the grader judges with (course.toml's
+    overrides included): changing one without the other fails here."""
+    from coursekit.config import load_config
+    from coursekit.partkit.settings import from_config
+    parts = from_config(ASSIGNMENT, load_config(ROOT / "course.toml")).by_id
     text = "".join("".join(cell["source"]) for cell in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"])
+    limits = parts["test_depth_experiment"].settings
     assert f"{depth.DEPTH} 层、每层 {depth.WIDTH} 个单元" in text
-    assert "10^{12}" in text and depth.EXPLODED == 1e12 and "10^{-10}" in text and depth.VANISHED == 1e-10
-    assert f"1/4 到 {depth.STEADY_FACTOR:g} 倍" in text
-    assert f"相对容差 {xavier.VARIANCE_TOLERANCE:.0%}" in text and f"相对容差 {variances.RELATIVE_TOLERANCE:.1%}" in text
+    assert f"10^{{{math.log10(limits.exploded):.0f}}}" in text and f"10^{{{math.log10(limits.vanished):.0f}}}" in text
+    assert f"1/4 到 {limits.steady_factor:g} 倍" in text and limits.steady_factor == 4
+    assert f"相对容差 {parts['test_xavier_variance'].settings.variance_tolerance:.0%}" in text
+    assert f"相对容差 {parts['test_layer_variances'].settings.relative_tolerance:.1%}" in text
 
 
 def test_the_reference_stays_steady_on_every_seed_the_comment_quotes():
@@ -88,4 +96,4 @@ def test_the_reference_stays_steady_on_every_seed_the_comment_quotes():
         torch.manual_seed(seed)
         steady = depth.run_depth(xavier_uniform, layer_variances, seed=seed)["Xavier"]
         worst = max(worst, *(max(v / steady[0], steady[0] / v) for v in steady[1:]))
-    assert worst < 1.15 < depth.STEADY_FACTOR
+    assert worst < 1.15 < ASSIGNMENT.part("test_depth_experiment").settings.steady_factor
