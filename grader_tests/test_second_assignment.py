@@ -61,3 +61,58 @@ def test_the_report_and_the_similarity_report_cover_the_assignment(stability):
     assert "median 6" in steps["report"] and "max 16" in steps["report"]
     similarity = (config.root / "reports" / NAME / "similarity.html").read_text(encoding="utf-8")
     assert "reference" in similarity and "partial" in similarity
+
+
+@pytest.fixture(scope="module")
+def served_stability(tmp_path_factory):
+    """`coursekit serve stability`: two students submit through nbgrader's exchange; the service grades each
+    submission in the sandbox and releases its feedback."""
+    import subprocess
+    import sys
+
+    import nbformat
+
+    from coursekit.authoring.samples import make_submission
+    from coursekit.service.journal import Journal, journal_path
+    from dlcourse.stability.samples import SAMPLES
+    from grader_tests.test_service import start_service, wait_for
+    from tests.support.classroom import stop_service, submit
+
+    base = tmp_path_factory.mktemp("served-stability")
+    config_path = copy_course(ROOT, base / "course", with_release=False)
+    text = config_path.read_text(encoding="utf-8")
+    for old, new in (("poll_seconds = 2", "poll_seconds = 0.5"), ("due = 2026-12-21", "due = 2099-12-21")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    config_path.write_text(text, encoding="utf-8")
+    run_step(config_path, "build", NAME)
+    subprocess.run([sys.executable, "-m", "nbgrader", "release_assignment", NAME], cwd=config_path.parent,
+                   check=True, capture_output=True)
+    config = load_config(config_path)
+    release = nbformat.read(config.directory("release") / NAME / f"{NAME}.ipynb", as_version=4)
+    source = nbformat.read(config.directory("source") / NAME / f"{NAME}.ipynb", as_version=4)
+    samples = {s.student: s for s in SAMPLES}
+    journal = Journal(journal_path(config, NAME))
+    service = start_service(config_path, base / "service.log", NAME)
+    try:
+        attempts = {student: submit(config, base / "homes" / student, student, NAME,
+                                    {f"{NAME}.ipynb": nbformat.writes(make_submission(release, source,
+                                                                                      samples[student])).encode()})
+                    for student in ("reference", "partial")}
+        released = lambda: {e["student"] for e in journal.lines() if e["event"] == "released"}
+        wait_for("both students' feedback", lambda: set(attempts) <= released(), service)
+    finally:
+        stop_service(service)
+    return config, attempts
+
+
+def test_serve_grades_the_second_assignment_on_submit_and_releases_its_feedback(served_stability):
+    from coursekit.service.watcher import feedback_page
+    from grader_tests.test_feedback_and_report import page_text
+    config, attempts = served_stability
+    reference = page_text(feedback_page(config, attempts["reference"], f"{NAME}.ipynb"))
+    partial = page_text(feedback_page(config, attempts["partial"], f"{NAME}.ipynb"))
+    assert "总分：16 / 20" in reference, reference[:400]
+    assert "总分：6 / 20" in partial and "不要把输入 X 本身的方差算进去" in partial
+    _, rows = grade_rows(config, NAME)
+    assert {row["student"]: row["score"] for row in rows} == {"reference": 16.0, "partial": 6.0}

@@ -53,10 +53,12 @@ def wait_for(what: str, predicate, service: subprocess.Popen | None = None, time
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
-def start_service(config_path: Path, log: Path) -> subprocess.Popen:
+def start_service(config_path: Path, log: Path, assignment: str = "") -> subprocess.Popen:
+    """`coursekit serve [assignment]` on the scratch course, its output appended to `log`."""
     env = {**os.environ, "COURSE_DATA_MIRROR": str(mirror_path()), "MPLBACKEND": "Agg"}
     with log.open("a") as out:
-        return subprocess.Popen([sys.executable, "-m", "coursekit", "--config", str(config_path), "serve"],
+        return subprocess.Popen([sys.executable, "-m", "coursekit", "--config", str(config_path), "serve",
+                                 *([assignment] if assignment else [])],
                                 cwd=config_path.parent, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
