@@ -53,13 +53,15 @@ def run_depth(xavier_uniform: Callable[[int, int], torch.Tensor],
 
 
 def plot_depth(result: dict[str, list[float]]):
+    """The variance of every layer's output, one line per initialisation. Labels are English, as in
+    dlcourse.plotting: they render with matplotlib's default font on every machine (no CJK font needed)."""
     import matplotlib.pyplot as plt
     figure, ax = plt.subplots(figsize=(6, 3.5))
     for scheme, values in result.items():
         ax.semilogy(range(len(values)), values, marker="o", label=scheme)
-    ax.set_xlabel("层（0 = 输入）")
-    ax.set_ylabel("输出的方差")
-    ax.set_title(f"{DEPTH} 个线性层，每层 {WIDTH} 个单元")
+    ax.set_xlabel("layer (0 = input)")
+    ax.set_ylabel("variance of the output")
+    ax.set_title(f"{DEPTH} linear layers, {WIDTH} units each")
     ax.legend()
     figure.tight_layout()
     return figure
