@@ -53,5 +53,6 @@ def test_the_second_assignment_is_released_checked_submitted_and_graded_on_the_h
         _, rows = grade_rows(hub.config, NAME)
         row = next(r for r in rows if r["student"] == student)
         assert row["auto"] == 16.0 and row["max_score"] == 20.0, row
-    finally:
+    finally:  # the browser test's students, later in the session, see lab2 alone in their assignment list
         hub.run_as(grader, [nbgrader, "list", "--remove", NAME], check=False)
+    assert not (hub.config.exchange_root / hub.course_id / "outbound" / NAME).exists()
