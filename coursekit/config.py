@@ -171,7 +171,10 @@ class _SimilarityTable(Table):
     threshold: float = Field(gt=0, le=1, description="a share of matched code in (0, 1], e.g. 0.95")
     min_match: int = Field(ge=1, description="at least 1 character of normalised code (a whole number)")
     noise: int = Field(ge=5, le=100, description="between 5 and 100 characters of normalised code (a whole number: "
-                                                 "copydetect's k-gram length)")
+                                                 "the k-gram length)")
+    common_share: float = Field(0.15, gt=0, le=1, description="a share of the compared submissions in (0, 1], e.g. 0.15")
+    sources: list[str] = Field(default_factory=list, description="an array of file paths relative to course.toml "
+                                                                 "(known public code), e.g. [\"textbook.txt\"]")
 
 
 class _ServiceTable(Table):
@@ -470,9 +473,14 @@ class Sandbox:
 class Similarity:
     """When the similarity report flags a pair (course.toml [similarity]; coursekit.grading.similarity)."""
 
-    threshold: float = 0.95  # share of both answers' fingerprinted code that matched
-    min_match: int = 150     # one answer cell alone flags a pair only with this many characters matched on each side
-    noise: int = 25          # copydetect's noise threshold: the k-gram length, in normalised characters
+    threshold: float = 0.95  # share of both answers' rare fingerprinted code that matched
+    min_match: int = 150     # a pair, or one answer cell alone, flags only with this many characters matched on each side
+    noise: int = 25          # the k-gram length, in characters of normalised code
+    common_share: float = 0.15  # a k-gram in more than this share of the submissions (and in four or more) is common
+    sources: tuple[str, ...] = ()  # files of known public code, relative to course.toml: their k-grams are common
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(self.sources))
 
 
 @dataclass(frozen=True)

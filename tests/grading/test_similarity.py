@@ -4,6 +4,7 @@ removed, one part per answer cell), and how edge cases are reported. Notebooks a
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import nbformat
@@ -15,7 +16,10 @@ from coursekit.grading.similarity import (SOLUTION, Answer, Pair, Result, Submis
                                   extract, read_submission, text_summary, without_solution_markers, written_lines)
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = Similarity(threshold=0.95, min_match=150, noise=25)
+SETTINGS = Similarity(threshold=0.95, min_match=40, noise=25, common_share=0.15,
+                      sources=("dlcourse/lab2/public_code.txt", "dlcourse/lectures/dropout.py",
+                               "dlcourse/lectures/stability.py"))
+LOOSE = Similarity(threshold=0.95, min_match=10, noise=25)   # no public sources: small examples
 
 SKELETON = '''def relu(x):
     """max(0, x)"""
@@ -123,7 +127,7 @@ def test_unreadable_submissions_say_why(tmp_path, content, reason):
 
 
 def test_renamed_copy_is_flagged_in_its_part_and_blank_pairs_are_not_compared():
-    renamed = RELU_ANSWER.replace("positive", "mask").replace("zeros", "nothing").replace("result", "out")
+    renamed = re.sub(r"\bpositive\b", "mask", re.sub(r"\bzeros\b", "nothing", RELU_ANSWER)).replace("result", "out")
     other = RELU_ANSWER.replace("torch.where(positive, x, zeros)", "x.clamp(min=0) if True else zeros")
     students = [extract("ann", notebook(RELU_ANSWER, DROP_ANSWER), RELEASED),
                 extract("bob", notebook(renamed, DROP_ANSWER.replace("keep", "kept")), RELEASED),
@@ -153,11 +157,14 @@ def test_released_code_is_boilerplate_not_evidence():
     first = skeleton.replace("# YOUR CODE HERE\n    raise NotImplementedError()", "return x.clamp(min=0)")
     second = skeleton.replace("# YOUR CODE HERE\n    raise NotImplementedError()",
                               "y = x.clone()\n    y[y < 0] = 0\n    return y")
-    students = [extract("ann", notebook(first), released), extract("bob", notebook(second), released)]
+    # both also type the released check again in the other cell: their own lines, but released code
+    guard = "    if not isinstance(X, torch.Tensor):\n        raise TypeError(type(X).__name__)\n"
+    drop = DROPOUT.replace("    # YOUR CODE HERE\n    raise NotImplementedError()\n", guard)
+    students = [extract("ann", notebook(first, drop), released), extract("bob", notebook(second, drop), released)]
     result = analyse("lab2", students, release, None, dataclasses.replace(SETTINGS, min_match=1))
     assert [p.score for p in result.pairs] == [0.0] and not result.flagged
-    unfiltered = analyse("lab2", students, new_notebook(cells=[]), None, dataclasses.replace(SETTINGS, min_match=1))
-    assert unfiltered.pairs[0].score > 0.3, "without the release as boilerplate the skeleton would match"
+    unfiltered = analyse("lab2", students, RELEASE, None, dataclasses.replace(SETTINGS, min_match=1))
+    assert unfiltered.pairs[0].score > 0.3, "were the check not in the release, the re-typed check would match"
 
 
 def test_one_submission_has_nothing_to_compare():
@@ -184,7 +191,8 @@ def test_clusters_are_groups_of_three_or_more():
 @pytest.mark.parametrize("old, new, message", [
     ("threshold = 0.95", "threshold = 1.5", r"'similarity\.threshold' must be a share of matched code in \(0, 1\]"),
     ("threshold = 0.95", 'threshold = "high"', r"'similarity\.threshold' must be a share .*got a string"),
-    ("min_match = 150", "min_match = 0", r"'similarity\.min_match' must be at least 1"),
+    ("min_match = 40", "min_match = 0", r"'similarity\.min_match' must be at least 1"),
+    ("common_share = 0.15", "common_share = 0", r"'similarity\.common_share' must be a share of the compared submissions"),
     ("noise = 25", "noise = 2", r"'similarity\.noise' must be between 5 and 100"),
 ])
 def test_bad_similarity_settings_are_named(tmp_path, old, new, message):
@@ -198,3 +206,160 @@ def test_bad_similarity_settings_are_named(tmp_path, old, new, message):
 
 def test_course_toml_settings_are_read():
     assert load_config(ROOT / "course.toml").similarity == SETTINGS
+
+
+# --- the normal form: what a copier changes for free -------------------------------------------------------
+
+def normal(code: str, protected=("relu", "MySigmoid", "__call__", "derivative")) -> list[str]:
+    from coursekit.grading.similarity import stream_of
+    return stream_of({"cell": code}, set(protected), 25, {}).texts
+
+
+BASE = '''def relu(x):
+    y = torch.exp(-x.abs())
+    return torch.where(x > 0, x, y * y) + 1
+'''
+
+
+@pytest.mark.parametrize("copy", [
+    # prints, asserts, pass and dead code
+    '''def relu(x):
+    print(x.shape)
+    assert x is not None
+    y = torch.exp(-x.abs())
+    unused = y * 3
+    if False:
+        y = 0
+    pass
+    return torch.where(x > 0, x, y * y) + 1
+    print("never")
+''',
+    # torch.f(x) <-> x.f(), commuted operands, x ** 2 <-> x * x, a flipped comparison, a renamed temporary
+    '''def relu(x):
+    e = x.abs().neg().exp()
+    return 1 + torch.where(0 < x, x, e ** 2)
+''',
+    # a helper pulled out, and one that nothing calls
+    '''def _decay(v):
+    return torch.exp(-torch.abs(v))
+
+
+def _never_used(t):
+    return t
+
+
+def relu(x):
+    y = _decay(x)
+    return torch.where(x > 0, x, y.pow(2)) + 1
+''',
+])
+def test_free_changes_leave_the_same_normal_form(copy):
+    assert normal(copy) == normal(BASE)
+
+
+def test_loops_and_comprehensions_have_one_normal_form():
+    loop = "def relu(x):\n    out = []\n    for v in x:\n        out.append(v * 2)\n    return out\n"
+    comprehension = "def relu(x):\n    return [v * 2 for v in x]\n"
+    accumulate = "def relu(x):\n    total = 0\n    for v in x:\n        total += v * v\n    return total\n"
+    generator = "def relu(x):\n    return sum(v ** 2 for v in x)\n"
+    counting = "def relu(x):\n    k = 0\n    while k < len(x):\n        x[k] = 0\n        k += 1\n    return x\n"
+    ranged = "def relu(x):\n    for k in range(len(x)):\n        x[k] = 0\n    return x\n"
+    assert normal(loop) == normal(comprehension)
+    assert normal(accumulate) == normal(generator)
+    assert normal(counting) == normal(ranged)
+
+
+def test_different_code_keeps_a_different_normal_form():
+    assert normal(BASE) != normal(BASE.replace("x > 0", "x < 0"))
+    assert normal(BASE) != normal(BASE.replace("torch.exp", "torch.log"))
+    assert normal(BASE) != normal(BASE.replace("y * y", "y * x"))
+
+
+def test_code_that_does_not_parse_is_still_compared():
+    broken = RELU_ANSWER.replace("return result", "return (result")
+    students = [extract("ann", notebook(broken, DROP_ANSWER), RELEASED),
+                extract("bob", notebook(broken, DROP_ANSWER), RELEASED)]
+    result = analyse("lab2", students, RELEASE, None, LOOSE)
+    assert result.pairs[0].parts["relu"].score == pytest.approx(1.0)
+
+
+# --- whole answers, common code, the page ----------------------------------------------------------------
+
+ACTS = '''class MySigmoid:
+    """σ"""
+
+    def __call__(self, x):
+        """σ(x)"""
+        {call}
+
+    def derivative(self, x):
+        """σ'(x)"""
+        {derivative}
+'''
+ACT_STUB = ACTS.format(call="# YOUR CODE HERE\n        raise NotImplementedError()",
+                       derivative="# YOUR CODE HERE\n        raise NotImplementedError()")
+
+
+def lab(acts: str = ACT_STUB, relu: str = SKELETON, drop: str = DROPOUT):
+    return new_notebook(cells=[new_code_cell("import torch"), answer_cell("acts", acts), answer_cell("relu", relu),
+                               answer_cell("drop", drop)])
+
+
+LAB = lab()
+LAB_RELEASED = code_answer_cells(LAB)
+OWN_ACTS = ACTS.format(call="neg = torch.exp(-x.abs())\n        return torch.where(x >= 0, 1 / (1 + neg), neg / (1 + neg))",
+                       derivative="s = self(x)\n        return s * (1 - s) + 0 * torch.sign(x).abs()")
+OWN_DROP = DROP_ANSWER.replace("def drop(X, p):\n", "def drop(X, p):\n").replace("keep = ", "keep = 1.0 * ")
+
+
+def test_code_moved_to_another_cell_is_found():
+    """bob writes ann's drop inside the relu cell and leaves his drop cell as released."""
+    mine = RELU_ANSWER.rstrip("\n") + "\n\n\n" + OWN_DROP
+    students = [extract("ann", lab(OWN_ACTS, RELU_ANSWER, OWN_DROP), LAB_RELEASED),
+                extract("bob", lab(OWN_ACTS, mine), LAB_RELEASED)]
+    result = analyse("lab2", students, LAB, None, LOOSE)
+    pair = result.pairs[0]
+    assert pair.flagged and pair.score == pytest.approx(1.0)
+    assert pair.parts["drop"].share[0] == pytest.approx(1.0), "ann's drop is matched in bob's relu cell"
+    assert any(e == "b:relu" for e in pair.parts["drop"].elsewhere)
+    assert "in bob's relu cell" in pair.reason
+
+
+def test_code_most_of_the_class_shares_or_a_public_source_has_is_not_evidence():
+    """Six students wrote the same relu and drop (common in the class); two of them the same activations,
+    which a public source has: no pair is flagged, and the page marks the passages as common."""
+    students = [extract(f"s{i}", lab(OWN_ACTS if i < 2 else ACT_STUB, RELU_ANSWER, DROP_ANSWER), LAB_RELEASED)
+                for i in range(6)]
+    public = {"book.txt": OWN_ACTS}
+    settings = dataclasses.replace(LOOSE, common_share=0.5)
+    result = analyse("lab2", students, LAB, None, settings, public=public)
+    assert result.common_floor == 3
+    assert not result.flagged
+    assert all(p.score == 0.0 for p in result.pairs), "only common code is shared"
+    without = analyse("lab2", students[:2], LAB, None, LOOSE)
+    assert [(p.a, p.b) for p in without.flagged] == [("s0", "s1")], "the same two alone, with no source, are flagged"
+
+
+def test_the_page_marks_rare_and_common_code_apart_and_draws_the_scores(tmp_path):
+    from bs4 import BeautifulSoup
+
+    from coursekit.grading.similarity import write_html
+    common_drop = DROP_ANSWER
+    students = [extract("ann", lab(OWN_ACTS, RELU_ANSWER, common_drop), LAB_RELEASED),
+                extract("bob", lab(OWN_ACTS, RELU_ANSWER, common_drop), LAB_RELEASED),
+                extract("cy", lab(ACT_STUB, SKELETON, common_drop), LAB_RELEASED),
+                extract("dan", lab(ACT_STUB, SKELETON, common_drop), LAB_RELEASED)]
+    result = analyse("lab2", students, LAB, None, dataclasses.replace(LOOSE, common_share=0.5))
+    assert [(p.a, p.b) for p in result.flagged] == [("ann", "bob")]
+    soup = BeautifulSoup(write_html(result, tmp_path / "similarity.html").read_text(encoding="utf-8"), "html.parser")
+    svg = soup.find("svg", class_="histogram")
+    assert svg is not None and svg.find("line", class_="threshold") is not None
+    assert sum(int(t.get_text()) for t in svg.find_all("text", class_="count")) == len(result.pairs) == 6
+    details = soup.find("details", id="pair-0")
+    rare = " ".join(m.get_text() for m in details.find_all("mark", class_="rare"))
+    common = " ".join(m.get_text() for m in details.find_all("mark", class_="common"))
+    assert "torch.where(x >= 0" in rare and "torch.bernoulli" in common and "torch.bernoulli" not in rare
+    assert not [m for m in details.find_all("mark") if m.find_parent("span", class_="released")], \
+        "the released skeleton is never marked"
+    assert "characters in common that no other student has" in details.find("p", class_="reason").get_text()
+    assert "cdn" not in str(soup).lower() and "<script" not in str(soup)
