@@ -34,11 +34,12 @@ from coursekit.config import ENV_CONFIG, ENV_LAB_TOKEN, ENV_MIRROR, ConfigError,
 HOST = "127.0.0.1"
 ENV_TOKEN = ENV_LAB_TOKEN  # (coursekit.config.ENVIRONMENT)
 
-#: nbgrader's server extensions (the wheel enables all of them; we say so explicitly).
+#: nbgrader's server extensions (the wheel enables all of them; we say so explicitly), and for the
+#: instructor also the course's grading by question (coursekit.handgrade) beside formgrader.
 STUDENT_EXTENSIONS = ("nbgrader.server_extensions.assignment_list",
                       "nbgrader.server_extensions.validate_assignment",
                       "nbgrader.server_extensions.course_list")
-INSTRUCTOR_EXTENSIONS = STUDENT_EXTENSIONS + ("nbgrader.server_extensions.formgrader",)
+INSTRUCTOR_EXTENSIONS = STUDENT_EXTENSIONS + ("nbgrader.server_extensions.formgrader", "coursekit.handgrade")
 
 STUDENT_CONFIG_MARKER = "# written by coursekit.labserver from"
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "coursekit"
 #: Imports the student's side may never make (module names and their submodules).
 GRADER_SIDE = ("coursekit.grading", "coursekit.authoring", "coursekit.service", "coursekit.cli", "coursekit.labserver",
-               "coursekit.hub", "nbgrader",
+               "coursekit.hub", "coursekit.handgrade", "nbgrader",
                "nbclient", "nbconvert", "jupyter_client")
 #: What the student's kernel imports: the course's package and the engine's student-safe part interface.
 STUDENT_SIDE = (ROOT / "dlcourse", PACKAGE / "partkit")
@@ -82,7 +82,7 @@ def test_every_module_sits_in_a_side():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert top == ["__init__.py", "__main__.py", "cli.py", "config.py", "environment.py", "labserver.py"]
     assert sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")) == \
-        ["authoring", "grading", "hub", "partkit", "service"]
+        ["authoring", "grading", "handgrade", "hub", "partkit", "service"]
 
 
 def module_name(path: Path) -> str:

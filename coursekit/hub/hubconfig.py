@@ -39,7 +39,8 @@ _EXT = "nbgrader.server_extensions."
 SERVER_EXTENSIONS = {
     "student": {"assignment_list": True, "validate_assignment": True, "course_list": False, "formgrader": False},
     "staff": {"assignment_list": True, "validate_assignment": True, "course_list": True, "formgrader": False},
-    "grader": {"assignment_list": False, "validate_assignment": True, "course_list": False, "formgrader": True},
+    "grader": {"assignment_list": False, "validate_assignment": True, "course_list": False, "formgrader": True,
+               "coursekit.handgrade": True},  # a full module name: not one of nbgrader's
 }
 _LAB = "@jupyter/nbgrader:"
 LAB_PANELS_OFF = {
@@ -132,7 +133,8 @@ def write_role_settings(config: CourseConfig, lay: Layout) -> None:
         (folder / "labconfig").mkdir(parents=True, exist_ok=True)
         for path in (folder.parent, folder, folder / "labconfig"):
             os.chmod(path, 0o755)
-        server = {"ServerApp": {"jpserver_extensions": {_EXT + name: on for name, on in SERVER_EXTENSIONS[role].items()}}}
+        server = {"ServerApp": {"jpserver_extensions": {(name if "." in name else _EXT + name): on
+                                                for name, on in SERVER_EXTENSIONS[role].items()}}}
         page = {"disabledExtensions": {_LAB + name: True for name in LAB_PANELS_OFF[role]}}
         nbgrader = GRADER_NBGRADER_CONFIG if role == "grader" else student_nbgrader_config(config) + SUBMIT_CONFIG
         for name, text in (("jupyter_server_config.json", json.dumps(server, indent=2)),
