@@ -225,7 +225,8 @@ def cmd_similarity(config: CourseConfig, args: argparse.Namespace) -> None:
     try:
         result = similarity.compare_class(name, config.directory("release") / name / notebook,
                                           config.directory("source") / name / notebook,
-                                          config.directory("submitted"), notebook, config.similarity)
+                                          config.directory("submitted"), notebook, config.similarity,
+                                          root=config.root)
     except similarity.SimilarityError as err:
         raise CommandError(str(err)) from None
     page = similarity.write_html(result, similarity.report_path(config.root / "reports", name))
