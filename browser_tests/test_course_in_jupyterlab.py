@@ -79,11 +79,14 @@ def open_assignment_list(page: Page) -> None:
     page.locator("#refresh_assignments_list").click()
 
 
-def wait_for_list(page: Page, name: str, rows: int):
-    """The assignment list's `name` section ('released', 'fetched', 'submitted') with `rows` rows."""
+def wait_for_list(page: Page, name: str, rows: int, assignment: str | None = None):
+    """The assignment list's `name` section ('released', 'fetched', 'submitted') with `rows` rows (only those
+    of `assignment`, when given: the course may list its other assignments too)."""
     expect(page.locator(f"#{name}_assignments_list_loading")).to_be_hidden()
     expect(page.locator(f"#{name}_assignments_list_error")).to_be_hidden()
     items = page.locator(f"#{name}_assignments_list > .list_item")
+    if assignment is not None:
+        items = items.filter(has=page.locator(".item_name", has_text=re.compile(rf"^\s*{re.escape(assignment)}\s*$")))
     expect(items).to_have_count(rows)
     return items
 

@@ -94,17 +94,17 @@ def test_student_submits_and_fetches_feedback_without_any_instructor_action(cour
     open_assignment_list(page)
     notebook = course.student_home / "lab2" / "lab2.ipynb"
     if not notebook.is_file():  # this file runs alone: fetch lab2 first
-        released = wait_for_list(page, "released", 1)
+        released = wait_for_list(page, "released", 1, "lab2")
         released.first.locator(".item_status button", has_text="Fetch").click()
-        wait_for_list(page, "fetched", 1)
+        wait_for_list(page, "fetched", 1, "lab2")
     assert notebook.is_file()
     the_students_work(notebook)
     listing = page.locator("#submitted_assignments_list")
     offers_before = listing.inner_text().count("feedback available to fetch")
 
-    fetched = wait_for_list(page, "fetched", 1)
+    fetched = wait_for_list(page, "fetched", 1, "lab2")
     fetched.first.locator(".item_status button", has_text="Submit").click()
-    wait_for_list(page, "submitted", 1)
+    wait_for_list(page, "submitted", 1, "lab2")
     config = load_config(course.config_path)
     journal = Journal(journal_path(config, "lab2"))
     shot(course, page, "30-instant-submitted")
