@@ -104,25 +104,12 @@ def scratch_course(folder: Path, students: int, klass: dict):
     """A scratch course with lab2 in its gradebook and `students` autograded notebooks."""
     import nbformat
     from coursekit.authoring.release import copy_course
-    from coursekit.grading.nbgrader_settings import open_gradebook
+    from tests.support.gradebook import register_submissions
     config = load_config(copy_course(ROOT, folder))
     release = config.directory("release") / "lab2" / "lab2.ipynb"
     nb = nbformat.read(release, as_version=4)
     figure = base64.b64encode(random.Random(0).randbytes(150_000)).decode()  # one figure's worth of output
-    with open_gradebook(config) as gradebook:
-        gradebook.update_or_create_assignment("lab2")
-        gradebook.update_or_create_notebook("lab2", "lab2")
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade"):
-                gradebook.update_or_create_grade_cell(meta["grade_id"], "lab2", "lab2",
-                                                      max_score=meta["points"], cell_type=cell.cell_type)
-            if meta.get("solution"):
-                gradebook.update_or_create_solution_cell(meta["grade_id"], "lab2", "lab2")
-        for k in range(students):
-            student = f"student{k:03d}"
-            gradebook.update_or_create_student(student)
-            gradebook.add_submission("lab2", student)
+    register_submissions(config, "lab2", nb, (f"student{k:03d}" for k in range(students)))
     for k in range(students):
         student = f"student{k:03d}"
         mine = nbformat.from_dict(json.loads(json.dumps(nb)))

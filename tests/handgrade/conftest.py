@@ -10,7 +10,7 @@ import pytest
 
 from coursekit.authoring.release import copy_course
 from coursekit.config import load_config
-from coursekit.grading.nbgrader_settings import open_gradebook
+from tests.support.gradebook import register_submissions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,20 +32,8 @@ def make_course(folder: Path, answers: dict[str, dict[str, str]]):
     """A scratch course whose gradebook has lab2 and a submission of each student in `answers`
     (student -> {grade id: markdown}), with their autograded notebooks."""
     config = load_config(copy_course(ROOT, folder))
-    nb = nbformat.read(config.directory("release") / "lab2" / "lab2.ipynb", as_version=4)
-    with open_gradebook(config) as gradebook:
-        gradebook.update_or_create_assignment("lab2")
-        gradebook.update_or_create_notebook("lab2", "lab2")
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade"):
-                gradebook.update_or_create_grade_cell(meta["grade_id"], "lab2", "lab2",
-                                                      max_score=meta["points"], cell_type=cell.cell_type)
-            if meta.get("solution"):
-                gradebook.update_or_create_solution_cell(meta["grade_id"], "lab2", "lab2")
-        for student in answers:
-            gradebook.update_or_create_student(student)
-            gradebook.add_submission("lab2", student)
+    register_submissions(config, "lab2", nbformat.read(config.directory("release") / "lab2" / "lab2.ipynb",
+                                                       as_version=4), answers)
     for student, cells in answers.items():
         write_answer(config, student, cells)
     return config
