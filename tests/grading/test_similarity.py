@@ -363,3 +363,116 @@ def test_the_page_marks_rare_and_common_code_apart_and_draws_the_scores(tmp_path
         "the released skeleton is never marked"
     assert "characters in common that no other student has" in details.find("p", class_="reason").get_text()
     assert "cdn" not in str(soup).lower() and "<script" not in str(soup)
+
+
+# --- more of the normal form: output, dead code, squares ---------------------------------------------------
+
+@pytest.mark.parametrize("copy", [
+    # logging and output anywhere, also where it leaves a block empty
+    '''def relu(x):
+    logging.info("relu %s", x.shape)
+    logger.debug(x)
+    warnings.warn("slow")
+    sys.stdout.write("x")
+    if x.dim() > 1:
+        print(x.shape)
+    for v in x:
+        assert v is not None
+    y = torch.exp(-x.abs())
+    return torch.where(x > 0, x, y * y) + 1
+''',
+    # expression statements without effect, unused tuple stores, an unused inner function, an emptied try
+    '''def relu(x):
+    x.shape
+    x + 1
+    a, b = x, 2
+
+    def never(t):
+        return t * 3
+    try:
+        pass
+    except ValueError:
+        y = 0
+    y = torch.exp(-x.abs())
+    return torch.where(x > 0, x, y * y) + 1
+''',
+    # the square written four more ways
+    '''def relu(x):
+    y = torch.exp(-x.abs())
+    return torch.where(x > 0, x, pow(y, 2)) + 1
+''',
+    '''def relu(x):
+    y = torch.exp(-x.abs())
+    return torch.where(x > 0, x, torch.square(y)) + 1
+''',
+    '''def relu(x):
+    y = torch.exp(-x.abs())
+    return torch.where(x > 0, x, torch.pow(y, 2)) + 1
+''',
+    '''def relu(x):
+    y = torch.exp(-x.abs())
+    return torch.where(x > 0, x, math.pow(y, 2)) + 1
+''',
+])
+def test_reporting_and_dead_code_and_squares_leave_the_same_normal_form(copy):
+    assert normal(copy) == normal(BASE)
+
+
+def test_code_after_an_if_whose_branches_all_leave_is_dropped():
+    branches = "def relu(x):\n    if x.numel() == 0:\n        return x\n    else:\n        raise ValueError()\n"
+    assert normal(branches + "    x = x * 2\n    print(x)\n") == normal(branches)
+
+
+def test_an_emptied_if_keeps_its_else_as_the_negated_branch():
+    emptied = "def relu(x):\n    if x.sum() < 0:\n        print(x)\n    else:\n        x = x * 2\n    return x\n"
+    negated = "def relu(x):\n    if not x.sum() < 0:\n        x = x * 2\n    return x\n"
+    assert normal(emptied) == normal(negated)
+
+
+def test_code_with_an_effect_or_a_different_meaning_still_differs():
+    # a call statement may change something: kept
+    assert normal(BASE.replace("    return", "    x.add_(1)\n    return")) != normal(BASE)
+    # a method called log on a tensor is not a logger
+    assert normal(BASE.replace("    return", "    y = x.log()\n    return").replace("y * y", "y * y * y")) \
+        != normal(BASE.replace("y * y", "y * y * y"))
+    # two random draws are not one squared; a cube is not a square; pow with a modulus is not **
+    twice = "def relu(x):\n    return torch.rand_like(x) * torch.rand_like(x)\n"
+    squared = "def relu(x):\n    return torch.rand_like(x) ** 2\n"
+    assert normal(twice) != normal(squared)
+    assert normal(BASE.replace("y * y", "pow(y, 3)")) != normal(BASE)
+    assert normal("def relu(x):\n    return pow(x, 2, 7)\n") != normal("def relu(x):\n    return x ** 2\n")
+    # a branch that only one side has
+    assert normal(BASE.replace("    return", "    if x.numel() > 0:\n        y = y + 1\n    return")) != normal(BASE)
+    # code after an if that returns on one branch only is reachable
+    one_branch = BASE.replace("    return", "    if x.numel() == 0:\n        return x\n    y = y + 1\n    return")
+    assert normal(one_branch) != normal(BASE.replace("    return", "    if x.numel() == 0:\n        return x\n    return"))
+
+
+# --- a whole answer alike: every TODO's choice together -----------------------------------------------------
+
+CLASS_ACTS = [ACTS.format(call=f"return torch.exp(x * {k}) / (1 + torch.exp(x * {k}))",
+                          derivative=f"s = self(x)\n        return s * ({k} - s)") for k in range(1, 5)]
+CLASS_DROPS = [DROP_ANSWER.replace("1 - p))", f"1 - p) * {k})") for k in range(1, 4)]
+
+
+def test_a_whole_answer_alike_is_evidence_though_each_part_is_common_in_the_class():
+    """Eight students: the activations come in four kinds and drop in three, each kind written by two or
+    three (so each k-gram is in several answers and weighs little), but only ann and bob made the same
+    choice for both TODOs. The whole answer alike is flagged; the pairs alike in one TODO are not."""
+    choices = [(0, 0), (0, 0), (0, 1), (1, 0), (1, 1), (2, 2), (2, 1), (3, 2)]
+    students = [extract(name, lab(CLASS_ACTS[a], RELU_ANSWER, CLASS_DROPS[d]), LAB_RELEASED)
+                for name, (a, d) in zip(["ann", "bob", "cy", "dee", "eve", "fay", "gus", "hal"], choices)]
+    settings = dataclasses.replace(LOOSE, min_match=120, common_share=0.5)
+    result = analyse("lab2", students, LAB, None, settings)
+    pair = next(p for p in result.pairs if (p.a, p.b) == ("ann", "bob"))
+    assert pair.score == pytest.approx(1.0) and min(pair.evidence) < settings.min_match, \
+        "by each k-gram's rarity alone the pair is below min_match"
+    assert pair.twins == 0 and min(pair.whole) >= settings.min_match
+    assert [(p.a, p.b) for p in result.flagged] == [("ann", "bob")]
+    assert "whole answers alike" in pair.reason
+    alone = pair.whole[0]
+    # a third student with the same choices for both: the whole answer is in three, and weighs 2/3
+    third = extract("ida", lab(CLASS_ACTS[0], RELU_ANSWER, CLASS_DROPS[0]), LAB_RELEASED)
+    again = analyse("lab2", students + [third], LAB, None, settings)
+    pair = next(p for p in again.pairs if (p.a, p.b) == ("ann", "bob"))
+    assert pair.twins == 1 and pair.whole[0] == pytest.approx(alone * 2 / 3, abs=1)

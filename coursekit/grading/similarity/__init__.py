@@ -20,7 +20,8 @@ What is compared is the code each student wrote in the *code answer cells* of an
 * **The instructor's solution is a known source**, compared with every submission like one more student.
 * **Flags.** A pair's score is the share of both submissions' rare code that matched. A pair is
   flagged when that score reaches ``threshold``, or when one answer cell on each side does (of its own
-  rare code), with at least ``min_match`` characters matched on each side.
+  rare code), with at least ``min_match`` characters of evidence on each side (matched code weighted
+  by how few others have it: each k-gram, or for whole answers alike, all of it together).
 
 The report page goes to ``reports/<assignment>/similarity.html``, the instructor's folder; nothing
 here writes to ``feedback/``.

@@ -137,6 +137,9 @@ class Profile:
     last_runs: np.ndarray = field(default_factory=lambda: np.zeros(0))  # matched per run, of the last comparison
     weight: np.ndarray = field(default_factory=lambda: np.zeros(0))     # per rare gram: 2 / submissions that have it
     gram_cell: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per rare gram
+    own: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))   # grams no public source has
+    own_set: frozenset = frozenset()
+    own_total: float = 0.0     # characters of the student's code those grams cover
 
     def matched(self, hashes: np.ndarray, which: str = "rare") -> np.ndarray:
         """Token mask of this submission's code covered by its grams (rare or common) whose hash is in ``hashes``."""
@@ -185,15 +188,25 @@ class Pair:
     evidence: tuple[int, int] = (0, 0)  # the same, each gram weighted by how rare it is (2 / submissions with it)
     functions: tuple[int, int] = (0, 0)  # functions (and other blocks) of each side whose rare code matched
     of_functions: tuple[int, int] = (0, 0)  # functions of each side with rare code at all
+    # a whole-answer match: all the code of each side that no public source has (rare, or common in the
+    # class) matches the other's; looked for in pairs whose rare code matches at the threshold
+    twins: int = -1                          # other submissions that have all of that code too (-1: no whole match)
+    whole: tuple[int, int] = (0, 0)          # its evidence on each side: the characters matched, times 2 / (2 + twins)
 
     def would_flag(self, threshold: float, min_match: int) -> bool:
         """Flagged at these settings: at least ``MIN_FUNCTIONS`` functions of each side match (each at
-        ``threshold`` of its rare code; two when a side has fewer functions with rare code), and the whole answer code matches at ``threshold`` or more, or some
-        answer cells do on each side, with at least ``min_match`` characters of evidence on each side (in
-        those cells): matched rare code, weighted by how few others have it."""
+        ``threshold`` of its rare code; two when a side has fewer functions with rare code), with at least
+        ``min_match`` characters of evidence on each side, where either
+
+        * the whole rare code matches at ``threshold``, or some answer cells of it on each side do; the
+          evidence is the matched rare code (in those cells), each k-gram weighted by 2 / the number of
+          submissions that have it; or
+        * the whole answer matches (see ``twins``); the evidence is the matched code weighted by 2 / the
+          number of submissions that have all of it. Each k-gram of it may be in a few other answers, or
+          in many, while the same choices for every TODO together are in none."""
         if min(self.functions) < min(MIN_FUNCTIONS, max(2, min(self.of_functions))):
             return False
-        if self.score >= threshold and min(self.evidence) >= min_match:
+        if self.score >= threshold and max(min(self.evidence), min(self.whole)) >= min_match:
             return True
         strong_a = sum(p.evidence[0] for p in self.parts.values() if p.share[0] >= threshold)
         strong_b = sum(p.evidence[1] for p in self.parts.values() if p.share[1] >= threshold)
@@ -306,12 +319,36 @@ class Comparison:
                                             minlength=len(stream.runs))
             profile.weight = np.minimum(1.0, 2.0 / np.maximum(self.count(stream.hashes[rare]), 1))
             profile.gram_cell = cell[stream.start[rare]] if len(rare) else np.zeros(0, dtype=np.int64)
+            profile.own = valid[name][~np.isin(stream.hashes[valid[name]], self.public)]
+            profile.own_set = frozenset(stream.hashes[profile.own].tolist())
+            profile.own_total = float(stream.chars[_cover(stream, profile.own) & stream.written].sum())
             self.profiles[name] = profile
 
     def count(self, hashes: np.ndarray) -> np.ndarray:
         where = np.searchsorted(self.keys, hashes)
         where = np.clip(where, 0, max(len(self.keys) - 1, 0))
         return np.where(self.keys[where] == hashes, self.counts[where], 0) if len(self.keys) else np.zeros_like(hashes)
+
+    def whole_match(self, pair: Pair, pa: Profile, pb: Profile) -> None:
+        """Fill in ``pair``'s whole-answer match when all the code of each side that no public source has
+        matches the other's at the threshold: how many other submissions have ``threshold`` of the k-grams the
+        two share (their twins), and the evidence."""
+        t = self.settings.threshold
+        shared = pa.own_set & pb.own_set
+        if not shared:
+            return
+        hashes = np.fromiter(shared, dtype=np.int64, count=len(shared))
+        matched = []
+        for p in (pa, pb):
+            covered = _cover(p.stream, p.own[np.isin(p.stream.hashes[p.own], hashes)]) & p.stream.written
+            matched.append(float(p.stream.chars[covered].sum()))
+            if matched[-1] < t * p.own_total:
+                return
+        need = t * len(shared)
+        pair.twins = sum(1 for name, p in self.profiles.items()
+                         if name not in (pair.a, pair.b) and len(shared & p.own_set) >= need)
+        weight = 2.0 / (2 + pair.twins)
+        pair.whole = (int(round(matched[0] * weight)), int(round(matched[1] * weight)))
 
     def pair(self, a: Submission, b: Submission) -> Pair:
         pa, pb = self.profiles[a.student], self.profiles[b.student]
@@ -339,6 +376,8 @@ class Comparison:
                     matched=(int(round(ma.sum())), int(round(mb.sum()))),
                     evidence=(int(round(ea.sum())), int(round(eb.sum()))), functions=functions,
                     of_functions=of_functions)
+        if pair.score >= t:
+            self.whole_match(pair, pa, pb)
         pair.flagged = pair.would_flag(self.settings.threshold, self.settings.min_match)
         return pair
 
@@ -403,7 +442,11 @@ class Comparison:
                  if p is not part for e in p.elsewhere if e.startswith("b:")]
         if moved:
             text += "; moved: " + ", ".join(moved)
-        if pair.score >= t and min(pair.matched) >= m:
+        if pair.twins >= 0 and min(pair.whole) >= m:
+            others = "no other submission has" if pair.twins == 0 else \
+                f"{pair.twins} other submission{'s' if pair.twins != 1 else ''} also have"
+            text = f"the whole answers alike (all code no public source has), which {others}; " + text
+        elif pair.score >= t and min(pair.matched) >= m:
             text = f"all answer cells {pair.score:.0%} alike; " + text
         return text
 

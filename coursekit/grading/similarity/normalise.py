@@ -4,16 +4,20 @@ Each submission's answer cells are parsed (one tree per cell) and rewritten toge
 helper written in one cell may be called from another:
 
 * **Statements that compute nothing the answer returns**: ``print(...)`` and other bare calls of
-  ``print``/``display``, ``assert``, ``pass``, bare constants (docstrings), ``if False:`` /
-  ``while False:`` blocks (``if True:`` keeps its body), everything after ``return``, ``raise``,
-  ``break`` or ``continue`` in a block, assignments to a local name the function never reads, and
-  functions or classes of the student's that nothing calls.
+  ``print``/``display``, logging (``logging.info``, ``logger.debug``, ``warnings.warn``,
+  ``sys.stdout.write``), ``assert``, ``pass``, expression statements without a call (docstrings,
+  ``x.shape``), ``if False:`` / ``while False:`` blocks (``if True:`` keeps its body), everything after
+  ``return``, ``raise``, ``break``, ``continue`` or an ``if`` whose branches all end in one, assignments
+  to local names (or tuples of them) the function never reads, functions defined inside a function that
+  it never calls, and functions or classes of the student's that nothing calls. A block left empty goes
+  (an emptied ``if`` with an ``else`` is ``if not``; an emptied ``try`` leaves its ``finally``).
 * **Helpers**: a function or method of the student's (not one the released skeleton defines) whose
   body is straight-line code ending in ``return EXPR`` is inlined where it is called, so pulling code
   out into a helper, or inlining one, leaves the same tree.
 * **Equivalent spellings**: ``x += e`` is ``x = x + e``; ``torch.f(x, ...)`` is ``x.f(...)`` for the
   functions that are also tensor methods; ``x.mul(y)``, ``x.pow(2)``, ``x.gt(0)`` ... are the operators;
-  ``x * x``, ``x.square()`` and ``x.pow(2)`` are ``x ** 2``; ``a > b`` is ``b < a``; the dtype casts
+  ``x * x`` (unless x draws random numbers), ``x.square()``, ``x.pow(2)``, ``pow(x, 2)`` and
+  ``math.pow(x, 2)`` are ``x ** 2``; ``a > b`` is ``b < a``; the dtype casts
   (``.float()``, ``.to(x.dtype)``, ``.type_as(x)`` ...) are one cast; ``torch.rand(x.shape)`` is
   ``torch.rand_like(x)``; a temporary assigned and read once in the next statement is substituted;
   ``acc = []`` + ``for``/``append`` is a list comprehension, an accumulating ``for`` loop is
@@ -33,6 +37,13 @@ from collections.abc import Iterable
 
 #: Statements that are calls of these names are output, not computation.
 OUTPUT_CALLS = frozenset({"print", "display", "pprint"})
+#: Modules whose calls, as statements, only report: ``logging.info(...)``, ``warnings.warn(...)``.
+REPORTING_MODULES = frozenset({"logging", "warnings"})
+#: Methods of a logger (any name with "log" in it: ``logger``, ``log``, ``self.logger``).
+LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "critical", "exception", "log"})
+#: Calls whose result differs from one call to the next: ``f(x) * f(x)`` is not ``f(x) ** 2`` for these.
+RANDOM_CALLS = frozenset({"rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "bernoulli",
+                          "multinomial", "normal", "uniform_", "normal_", "bernoulli_", "random", "dropout"})
 
 #: torch functions that are also tensor methods with the tensor first: ``torch.f(x, *a)`` is ``x.f(*a)``.
 TENSOR_METHODS = frozenset("""
@@ -100,16 +111,55 @@ def _has(root: ast.AST, kinds) -> bool:
 
 # --- statements that compute nothing ------------------------------------------------------------------
 
+def _receiver(node: ast.expr) -> str:
+    """The last name of ``a.b.c``: ``c``; of ``a``: ``a``."""
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return _name(node) or ""
+
+
+def _reporting(call: ast.Call) -> bool:
+    """Output or logging: ``print(...)``, ``logging.info(...)``, ``logger.debug(...)``, ``sys.stdout.write(...)``."""
+    func = call.func
+    if _name(func) in OUTPUT_CALLS:
+        return True
+    if not isinstance(func, ast.Attribute):
+        return False
+    owner = _receiver(func.value)
+    if owner in REPORTING_MODULES:
+        return True
+    if func.attr in LOG_METHODS and "log" in owner.lower():
+        return True
+    return func.attr == "write" and owner in ("stdout", "stderr")
+
+
+def _without_effect(node: ast.expr) -> bool:
+    """An expression whose value is all it does: no call, await, yield or assignment inside."""
+    return not _has(node, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr))
+
+
 def _noise(stmt: ast.stmt) -> bool:
+    """Output, asserts, ``pass``, and expression statements that compute a value nothing keeps."""
     if isinstance(stmt, (ast.Assert, ast.Pass)):
         return True
     if isinstance(stmt, ast.Expr):
         value = stmt.value
-        if isinstance(value, ast.Constant):
+        if isinstance(value, ast.Call) and _reporting(value):
             return True
-        if isinstance(value, ast.Call) and _name(value.func) in OUTPUT_CALLS:
-            return True
+        return _without_effect(value)
     return False
+
+
+_EXITS = (ast.Return, ast.Raise, ast.Break, ast.Continue)
+
+
+def _exits(stmt: ast.stmt) -> bool:
+    """The statement never lets the block go on: a return, raise, break or continue, or an ``if`` whose
+    branches all end in one."""
+    if isinstance(stmt, _EXITS):
+        return True
+    return isinstance(stmt, ast.If) and bool(stmt.body) and bool(stmt.orelse) \
+        and _exits(stmt.body[-1]) and _exits(stmt.orelse[-1])
 
 
 def _truth(test: ast.expr) -> bool | None:
@@ -127,7 +177,7 @@ def clean_block(body: list[ast.stmt]) -> list[ast.stmt]:
             truth = _truth(stmt.test)
             if truth is not None:
                 out.extend(clean_block(stmt.body if truth else stmt.orelse))
-                if out and isinstance(out[-1], (ast.Return, ast.Raise, ast.Break, ast.Continue)):
+                if out and _exits(out[-1]):
                     break
                 continue
         if isinstance(stmt, ast.While) and _truth(stmt.test) is False:
@@ -140,12 +190,19 @@ def clean_block(body: list[ast.stmt]) -> list[ast.stmt]:
         if isinstance(stmt, ast.Try):
             for handler in stmt.handlers:
                 handler.body = clean_block(handler.body)
-        if isinstance(stmt, ast.If) and not stmt.body and not stmt.orelse:
-            continue
+        if isinstance(stmt, ast.If) and not stmt.body:
+            if not stmt.orelse:
+                continue
+            # ``if c: print(...)`` / ``else: B`` is ``if not c: B``
+            stmt = _merge(ast.If(ast.UnaryOp(ast.Not(), stmt.test), stmt.orelse, []), stmt)
         if isinstance(stmt, (ast.For, ast.While, ast.With)) and not stmt.body:
             continue
+        if isinstance(stmt, ast.Try) and not stmt.body:
+            # the handlers and ``else`` never run without a body; ``finally`` does
+            out.extend(stmt.finalbody)
+            continue
         out.append(stmt)
-        if isinstance(stmt, (ast.Return, ast.Raise, ast.Break, ast.Continue)):
+        if _exits(stmt):
             break
     return out
 
@@ -154,10 +211,19 @@ def _functions(body: list[ast.stmt]) -> list[ast.FunctionDef]:
     return [s for s in body if isinstance(s, ast.FunctionDef)]
 
 
+def _unread(target: ast.expr, read: set[str]) -> bool:
+    """An assignment target that is a plain name (or a tuple of them) nothing reads."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return all(_unread(e, read) for e in target.elts)
+    if isinstance(target, ast.Starred):
+        return _unread(target.value, read)
+    return isinstance(target, ast.Name) and target.id not in read
+
+
 def drop_dead_stores(func: ast.FunctionDef) -> None:
     """Assignments to a plain local name that the function never reads, repeated until none is left."""
     for _ in range(4):
-        reads = _loads(func.body)
+        reads = set(_loads(func.body))
         nonlocal_names = {n for s in ast.walk(func) if isinstance(s, (ast.Global, ast.Nonlocal)) for n in s.names}
         changed = False
 
@@ -165,10 +231,12 @@ def drop_dead_stores(func: ast.FunctionDef) -> None:
             nonlocal changed
             out = []
             for stmt in block:
-                if isinstance(stmt, ast.Assign) and all(
-                        isinstance(t, ast.Name) and t.id not in reads and t.id not in nonlocal_names
-                        for t in stmt.targets):
+                if isinstance(stmt, ast.Assign) and all(_unread(t, reads | nonlocal_names) for t in stmt.targets):
                     changed = True
+                    continue
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                        and stmt.name not in reads and stmt.name not in nonlocal_names:
+                    changed = True   # a function defined inside this one that it never calls
                     continue
                 for field in ("body", "orelse", "finalbody"):
                     inner = getattr(stmt, field, None)
@@ -334,6 +402,11 @@ def _shape_of(node: ast.expr) -> ast.expr | None:
     return None
 
 
+def _random(node: ast.expr) -> bool:
+    """The expression draws random numbers (two of them are not one squared)."""
+    return any(isinstance(n, ast.Call) and _receiver(n.func) in RANDOM_CALLS for n in ast.walk(node))
+
+
 class Canonical(ast.NodeTransformer):
     """Equivalent expressions written one way (bottom-up)."""
 
@@ -358,6 +431,10 @@ class Canonical(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call):
         self.generic_visit(node)
         func = node.func
+        if (_name(func) == "pow" or (isinstance(func, ast.Attribute) and func.attr == "pow"
+                                     and _name(func.value) == "math")) \
+                and len(node.args) == 2 and not node.keywords:
+            return self.visit_BinOp(ast.BinOp(node.args[0], ast.Pow(), node.args[1]))
         if isinstance(func, ast.Attribute) and _name(func.value) == "torch":
             if func.attr in LIKE and node.args:
                 of = _shape_of(node.args[0]) if len(node.args) == 1 else None
@@ -402,7 +479,7 @@ class Canonical(ast.NodeTransformer):
 
     def visit_BinOp(self, node: ast.BinOp):
         self.generic_visit(node)
-        if isinstance(node.op, ast.Mult) and _same(node.left, node.right):
+        if isinstance(node.op, ast.Mult) and _same(node.left, node.right) and not _random(node.left):
             return ast.BinOp(node.left, ast.Pow(), ast.Constant(2))
         return node
 

@@ -191,7 +191,8 @@ notebook's code is never evidence, and neither is <em>common</em> code: a k-gram
 found in more than {result.common_floor} submissions, or in a known public source ({sources}). The instructor's solution
 is compared as “{esc(SOLUTION)}”. A pair is flagged when {s.threshold:.0%} of both answers' rare code matches, or
 {s.threshold:.0%} of some answer cells on each side, with at least {s.min_match} characters of evidence on each side
-(matched rare code, each k-gram weighted by 2 / the number of submissions that have it) and at least {MIN_FUNCTIONS}
+(matched rare code, each k-gram weighted by 2 / the number of submissions that have it; for whole answers alike, all
+their code that no public source has, weighted by 2 / the number of submissions that have all of it) and at least {MIN_FUNCTIONS}
 functions of each side matching (two where a side has fewer). A flag is a reason to look, not a verdict: read the
 two answers below.</p>
 <p>{len(result.students)} submissions compared · {len(flagged)} flagged pair(s) · {len(result.blank)} blank ·
