@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=Path(os.environ.get("COURSE_DATA_MIRROR", ROOT.parent / "shared" / "datasets")))
     parser.add_argument("--baseline-root", type=Path, help="another checkout of the course, timed in the same run")
     parser.add_argument("--baseline-python", help="the Python whose coursekit is that checkout's")
+    parser.add_argument("--reuse-experiments", action="store_true",
+                        help="keep [grading] reuse_experiments on: experiments of answers graded before are read back "
+                             "(off by default: the samples share most answers, a real class does not)")
 
 
 def checkouts(args: argparse.Namespace, this: str, baseline: str) -> list[Checkout]:
@@ -55,9 +58,15 @@ def environment(args: argparse.Namespace, checkout: Checkout) -> dict[str, str]:
     return env
 
 
-def prepare(checkout: Checkout, scratch: Path, env: dict[str, str]) -> Path:
-    """A scratch copy of the checkout's course with its release built and the samples written; its course.toml."""
+def prepare(checkout: Checkout, scratch: Path, env: dict[str, str], reuse_experiments: bool = False) -> Path:
+    """A scratch copy of the checkout's course with its release built and the samples written; its course.toml.
+    Unless ``reuse_experiments``, every experiment is run for every submission (``[grading] reuse_experiments``
+    off, where the checkout has the key)."""
     config_path = copy_course(checkout.root, scratch, with_release=False)
+    if not reuse_experiments:
+        text = config_path.read_text(encoding="utf-8")
+        config_path.write_text(text.replace("\nreuse_experiments = true", "\nreuse_experiments = false"),
+                               encoding="utf-8")
     for step in ("setup-data", "build", "samples"):
         subprocess.run([checkout.python, "-m", "coursekit", "--config", str(config_path), step],
                        cwd=scratch, env=env, check=True, capture_output=True)

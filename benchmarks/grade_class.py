@@ -59,10 +59,10 @@ write_samples(config.directory("release") / "lab2" / notebook, config.directory(
 """
 
 
-def prepare(checkout: Checkout, scratch: Path, env: dict[str, str], copies: int) -> Path:
+def prepare(checkout: Checkout, scratch: Path, env: dict[str, str], copies: int, reuse: bool = False) -> Path:
     """A scratch copy of the checkout's course: release built, the 3 samples and 5 golden variants written,
     each `copies` times (the copies under the student ids ``<id>-2``, ``<id>-3`` ...)."""
-    config_path = checkouts.prepare(checkout, scratch, env)
+    config_path = checkouts.prepare(checkout, scratch, env, reuse)
     subprocess.run([checkout.python, "-c", PREPARE, str(config_path), str(CLASS_SIZE - 3)], cwd=scratch, env=env,
                    check=True, capture_output=True)
     submitted = scratch / "submitted"
@@ -108,7 +108,8 @@ def main() -> int:
         setups: dict[str, tuple[list[str], Path, dict[str, str]]] = {}
         for checkout in checkouts.checkouts(args, this="", baseline="baseline "):
             env = checkouts.environment(args, checkout)
-            config_path = prepare(checkout, Path(scratch_dir) / (checkout.label.strip() or "current"), env, args.copies)
+            config_path = prepare(checkout, Path(scratch_dir) / (checkout.label.strip() or "current"), env, args.copies,
+                                  args.reuse_experiments)
             python, label = checkout.python, checkout.label
             kit = [python, "-m", "coursekit", "--config", str(config_path), "grade", "--force"]
             if not label:

@@ -77,7 +77,8 @@ def main() -> int:
         courses = {}
         for label, checkout in versions.items():
             env = checkouts.environment(args, checkout)
-            courses[label] = (checkouts.prepare(checkout, Path(scratch_dir) / label.replace(" ", "-"), env),
+            courses[label] = (checkouts.prepare(checkout, Path(scratch_dir) / label.replace(" ", "-"), env,
+                                                args.reuse_experiments),
                               checkout.python, env)
         for round_number in range(args.rounds):
             for student in args.students:

@@ -158,6 +158,7 @@ class _GradingTable(Table):
     notebook_timeout: int = Field(description="a whole number of seconds")
     output_limit_kb: int = Field(description="a whole number of kilobytes")
     dask_scheduler: str = Field(description="a Dask scheduler address such as tcp://10.0.0.5:8786, or \"\" for none")
+    reuse_experiments: bool = Field(True, description="true or false")
 
 
 class _SandboxTable(Table):
@@ -533,6 +534,7 @@ class CourseConfig:
     notebook_timeout: int
     output_limit_kb: int
     dask_scheduler: str
+    reuse_experiments: bool
     sandbox: Sandbox
     similarity: Similarity
     service: Service
@@ -638,6 +640,7 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
         notebook_timeout=grading.notebook_timeout,
         output_limit_kb=grading.output_limit_kb,
         dask_scheduler=grading.dask_scheduler,
+        reuse_experiments=grading.reuse_experiments,
         sandbox=Sandbox(**checked.sandbox.model_dump()),
         similarity=Similarity(**checked.similarity.model_dump()),
         service=service,

@@ -86,6 +86,12 @@ class Judge:
         self._secret = grading_secret(course_dir)
         self._cache = Path(course_dir) / CACHE_FOLDER
         self._context = None
+        self._sandboxed = sandbox is not None
+        self._limits = {"cell_timeout": cell_timeout,
+                        "sandbox": {k: v for k, v in (sandbox or {}).items() if k in _LIMIT_KEYS}}
+        from coursekit.grading.reuse import FOLDER, ExperimentStore
+        reuse = getattr(self._config, "reuse_experiments", True) if self._config is not None else True
+        self._kept = ExperimentStore(self._cache / FOLDER if reuse else None)
         if self.assignment is None:
             return
         # Every group's worker starts now, each in a thread of its own: their cells run while the kernel
@@ -107,15 +113,18 @@ class Judge:
     def _start_worker(self, group: str):
         """The group's worker (or why it is missing): the setup cell, course code, the group's answers."""
         from coursekit.grading.workers import WorkerGone
+        try:
+            return self._workers.start(group, self._group_cells(group), ops=self.assignment.worker_ops)
+        except WorkerGone as gone:
+            return str(gone)
+
+    def _group_cells(self, group: str) -> list[tuple[str, str]]:
+        """What the group's worker runs: the setup cell, the course's reference code, the group's answers."""
         spec = self.assignment.groups[group]
         cells = [("setup", self._setup)]
         if spec.reference:
             cells.append(("reference", spec.reference))
-        cells += [(name, self._answers.get(name, "")) for name in spec.answers]
-        try:
-            return self._workers.start(group, cells, ops=self.assignment.worker_ops)
-        except WorkerGone as gone:
-            return str(gone)
+        return cells + [(name, self._answers.get(name, "")) for name in spec.answers]
 
     def _worker(self, group: str):
         return self._starting[group].result()
@@ -153,16 +162,35 @@ class Judge:
         if isinstance(worker, str):
             return f"{part.title}没有评完：{worker}。"
         if isinstance(part, Experiment):
-            try:
-                result = part.run(worker, self._experiment_context())
-            except ExperimentFailed as failed:
-                return self._explained(worker, self._hinted(part, str(failed)), part)
-            outputs += _experiment_outputs(part, result)
-            data = self._grader_step(part, "measurement", part.measurement, result)
+            data = self._experiment(part, worker, outputs)
+            if isinstance(data, _Failed):
+                return self._explained(worker, self._hinted(part, data.message), part)
         else:
             data = self._grader_step(part, "measure", part.measure, worker, "hidden", self._secret)
         message = self._grader_step(part, "judge", _judged, part, data, self._secret)
         return None if message is None else self._explained(worker, self._hinted(part, message), part)
+
+    def _experiment(self, part: Experiment, worker, outputs: list[NotebookNode]):
+        """The experiment's measurement (its figure added to ``outputs``): run with the student's functions,
+        or read back when exactly the same code ran it before (coursekit.grading.reuse)."""
+        from coursekit.grading.reuse import experiment_key
+        context = self._experiment_context()
+        key = experiment_key(part, self._group_cells(part.worker), ops=self.assignment.worker_ops,
+                             secret=self._secret, profile=context.profile, limits=self._limits,
+                             sandboxed=self._sandboxed)
+        kept = self._kept.load(part, key)
+        if kept is not None:
+            outputs += [NotebookNode(output) for output in kept[0]]
+            return kept[1]
+        try:
+            result = part.run(worker, context)
+        except ExperimentFailed as failed:
+            return _Failed(str(failed))
+        figure = _experiment_outputs(part, result)
+        data = self._grader_step(part, "measurement", part.measurement, result)
+        self._kept.save(part, key, [dict(output) for output in figure], data)
+        outputs += figure
+        return data
 
     @staticmethod
     def _grader_step(part, step: str, function, *args):
@@ -213,6 +241,17 @@ class Judge:
             self._context = Context(profile=config.profiles["grading"], config=config, secret=self._secret,
                                     cache=self._cache)
         return self._context
+
+
+#: The sandbox settings that can change what a run gives (a time or memory limit), in the key of a kept run.
+_LIMIT_KEYS = ("memory_mb", "max_processes", "max_file_mb", "tmp_mb")
+
+
+class _Failed:
+    """An experiment that could not go on with the student's functions (the message says why)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
 
 
 def _judged(part, data, secret) -> str | None:
