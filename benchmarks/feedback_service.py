@@ -11,6 +11,12 @@ submits through nbgrader's own exchange code (``tests/support/classroom.py``):
 3. with ``--kill``, the service is killed with SIGKILL halfway through the steady phase and
    started again at once (as systemd's ``Restart=always`` would).
 
+The service grades with ``[grading] workers`` local workers, or on a Dask cluster: ``--scheduler
+ADDRESS`` names a running one (its workers must see this machine's temporary folder), and
+``--dask-workers N`` starts ``dask scheduler`` and N ``dask worker``s (one thread each) on loopback
+for the run (``tests/support/dask_cluster.py``). Compare the burst's drain time between runs made
+one after the other on the same machine: the ratio says more than the seconds.
+
 "Feedback available" is measured the way the student's Fetch Feedback finds it: the page named by
 the hash of the submission's secret appears in the exchange. Printed: median / p95 / max latency per
 phase, the burst's drain time, submissions lost (no page) and graded or released twice (the
@@ -18,6 +24,7 @@ service's journal), and the load average (the machine may be shared: the figures
 
     python benchmarks/feedback_service.py [--students 60] [--rate 6] [--burst 20] [--kill] [--seed 0]
     python benchmarks/feedback_service.py --students 6 --rate 12 --burst 3      # a short run
+    python benchmarks/feedback_service.py --students 6 --rate 12 --burst 6 --dask-workers 2
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from dlcourse.lab2.samples import DEMO_SAMPLES, EXPERIMENT_MISTAKES, GOLDEN_SAMP
 from coursekit.config import load_config  # noqa: E402
 from coursekit.service.journal import Journal, journal_path  # noqa: E402
 from tests.support.classroom import feedback_released, stop_service, submit  # noqa: E402
+from tests.support.dask_cluster import LoopbackCluster  # noqa: E402
 
 DRAIN_TIMEOUT = 1800  # seconds: after this, whatever has no page counts as lost
 
@@ -94,9 +102,10 @@ def prepare(scratch: Path, env: dict[str, str]) -> Path:
     return config_path
 
 
-def start(config_path: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+def start(config_path: Path, env: dict[str, str], log: Path, scheduler: str | None) -> subprocess.Popen:
     with log.open("a") as out:
-        return subprocess.Popen([sys.executable, "-m", "coursekit", "--config", str(config_path), "serve"],
+        return subprocess.Popen([sys.executable, "-m", "coursekit", "--config", str(config_path), "serve",
+                                 *(["--scheduler", scheduler] if scheduler else [])],
                                 cwd=config_path.parent, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -131,12 +140,18 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=20, help="submissions at the same moment after the steady phase")
     parser.add_argument("--kill", action="store_true", help="SIGKILL the service halfway through and restart it")
     parser.add_argument("--seed", type=int, default=0)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", help="grade on the Dask scheduler at this address (default: local workers)")
+    where.add_argument("--dask-workers", type=int, help="start a Dask scheduler and this many workers on loopback "
+                                                        "and grade there")
     parser.add_argument("--mirror", default=os.environ.get("COURSE_DATA_MIRROR", str(ROOT.parent / "shared" / "datasets")))
     parser.add_argument("--keep", action="store_true", help="keep the scratch course (its path is printed)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     if args.burst > args.students:
         parser.error("--burst cannot exceed --students (the burst is the class's second submissions)")
+    if args.dask_workers is not None and args.dask_workers < 1:
+        parser.error("--dask-workers must be at least 1")
 
     env = {**os.environ, "COURSE_DATA_MIRROR": str(Path(args.mirror).resolve()), "MPLBACKEND": "Agg"}
     os.environ["COURSE_DATA_MIRROR"] = env["COURSE_DATA_MIRROR"]
@@ -150,13 +165,26 @@ def main() -> int:
     log = scratch / "service.log"
     rng = random.Random(args.seed)
     loads: list[tuple[float, float]] = []  # (time, 1-minute load average), every 5 s
+    cluster = None
+    scheduler = args.scheduler
+    if args.dask_workers:
+        cluster = LoopbackCluster(scratch / "cluster", env)
+        try:
+            cluster.add_workers(args.dask_workers)
+            cluster.wait_for_workers(args.dask_workers)
+        except BaseException:
+            cluster.close()
+            raise
+        scheduler = cluster.address
+    grading = (f"{args.dask_workers} Dask worker(s) on loopback" if args.dask_workers
+               else f"the Dask cluster at {scheduler}" if scheduler else f"{config.workers} local worker(s)")
     print(f"[bench] scratch course {config_path.parent}; {args.students} students at {args.rate}/min, "
-          f"burst {args.burst}, kill {'yes' if args.kill else 'no'}; load average at start {os.getloadavg()}",
-          flush=True)
+          f"burst {args.burst}, kill {'yes' if args.kill else 'no'}, grading with {grading}; "
+          f"load average at start {os.getloadavg()}", flush=True)
 
     for number in (signal.SIGINT, signal.SIGTERM):  # an interrupted run still stops its service
         signal.signal(number, lambda *_: sys.exit(130))
-    service = start(config_path, env, log)
+    service = start(config_path, env, log, scheduler)
     submissions: list[Submitted] = []
     down_seconds = 0.0
     killed_at: float | None = None
@@ -201,7 +229,7 @@ def main() -> int:
                 killed_at = time.time()
                 if not children_gone(config_path.parent):
                     print("[bench] WARNING: processes of the killed service are still running", flush=True)
-                service = start(config_path, env, log)
+                service = start(config_path, env, log, scheduler)
                 down_seconds = time.time() - killed_at
                 print(f"[bench] service killed with SIGKILL after submission {i + 1} and restarted", flush=True)
             next_at += rng.expovariate(args.rate / 60)
@@ -214,6 +242,8 @@ def main() -> int:
         burst_end = drain("burst")
     finally:
         stop_service(service)
+        if cluster is not None:
+            cluster.close()
 
     events = journal.lines()
     per_attempt: dict[str, list[str]] = {}
@@ -224,6 +254,7 @@ def main() -> int:
     deferred = sum(1 for kinds in per_attempt.values() if "deferred" in kinds)
     load_values = [load for _, load in loads]
     results = {"students": args.students, "rate_per_min": args.rate, "burst": args.burst, "killed": args.kill,
+               "grading": grading,
                "submissions": len(submissions), "lost": len(lost), "graded_or_released_twice": len(twice),
                "deferred": deferred, "service_down_seconds": round(down_seconds, 1),
                "load_average_mean": round(statistics.mean(load_values), 2) if load_values else None,

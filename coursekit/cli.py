@@ -7,7 +7,7 @@
                           autograde the class with nbgrader: parallel (or on Dask), sandboxed,
                           resumable; a summary table at the end
     autograde [ASSIGNMENT] the same as grade (kept for the demo and muscle memory)
-    serve [ASSIGNMENT] [--workers N]
+    serve [ASSIGNMENT] [--workers N | --scheduler ADDR]
                           the grading service: every submission graded when it reaches the exchange,
                           its feedback released at once (course.toml [service]; stop with SIGTERM)
     feedback [ASSIGNMENT] nbgrader generate_feedback
@@ -140,6 +140,7 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
 
 def cmd_serve(config: CourseConfig, args: argparse.Namespace) -> None:
     """Grade every submission when it reaches the exchange and release its feedback (coursekit.service)."""
+    import contextlib
     import signal
     import threading
 
@@ -147,11 +148,15 @@ def cmd_serve(config: CourseConfig, args: argparse.Namespace) -> None:
     from coursekit.service.server import GradingService
 
     name = default_assignment(config, args.assignment)
+    scheduler = getattr(args, "scheduler", None) or config.dask_scheduler
+    workers = getattr(args, "workers", None) or config.workers
+    if scheduler and getattr(args, "workers", None):
+        raise CommandError("--workers is for grading on this machine; on a Dask cluster the service grades as "
+                           "many submissions at once as the cluster's workers have threads (leave --workers out)")
     try:
         classgrade.ready_to_grade(config, name)
     except classgrade.GradingError as err:
         raise CommandError(str(err)) from None
-    workers = getattr(args, "workers", None) or config.workers
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
@@ -159,14 +164,23 @@ def cmd_serve(config: CourseConfig, args: argparse.Namespace) -> None:
     say(f"grading service for '{name}': feedback before the due date = {sv.before_deadline}, counts = {sv.counts}, "
         f"at most {sv.per_student_per_hour} graded per student per hour and {sv.per_student_total} in all; "
         + ("in the bubblewrap sandbox" if config.sandbox.enabled else "WITHOUT a sandbox"))
-    try:
-        with classgrade.class_lock(config), \
-                classgrade.kernel_zygote(config, classgrade.grading_threads(config)) as zygote:
-            # no `coursekit grade` on the same folders meanwhile; every kernel forked from one zygote
-            GradingService(config, name, workers, zygote=zygote).serve(stop)
-    except classgrade.GradingError as err:
-        raise CommandError(f"{err} (`coursekit serve` grades this course's submissions: one of it, and no "
-                           f"`coursekit grade`, at a time)") from None
+    with contextlib.ExitStack() as run:
+        try:  # no `coursekit grade` on the same folders meanwhile
+            run.enter_context(classgrade.class_lock(config))
+        except classgrade.GradingError as err:
+            raise CommandError(f"{err} (`coursekit serve` grades this course's submissions: one of it, and no "
+                               f"`coursekit grade`, at a time)") from None
+        try:  # the executor `coursekit grade` would use
+            if scheduler:  # a Dask worker's kernels start by themselves (no zygote of this machine there)
+                zygote = ""
+                executor = run.enter_context(classgrade.DaskCluster(scheduler))
+                say(f"the Dask scheduler at {scheduler} has {executor.capacity()} worker thread(s) now")
+            else:  # every kernel forked from one zygote
+                zygote = run.enter_context(classgrade.kernel_zygote(config, classgrade.grading_threads(config)))
+                executor = run.enter_context(classgrade.LocalWorkers(workers))
+        except classgrade.GradingError as err:
+            raise CommandError(str(err)) from None
+        GradingService(config, name, executor, zygote=zygote).serve(stop)
 
 
 def cmd_feedback(config: CourseConfig, args: argparse.Namespace) -> None:
@@ -281,6 +295,7 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("assignment", nargs="?", help="assignment name (default: the first in course.toml)")
         if name == "serve":
             command.add_argument("--workers", type=int, help="submissions graded at once (default: course.toml)")
+            command.add_argument("--scheduler", help="grade on this Dask scheduler (default: course.toml)")
         if name in ("grade", "autograde"):
             command.add_argument("--student", action="append", help="grade only this student (repeatable)")
             command.add_argument("--workers", type=int, help="parallel nbgrader processes (default: course.toml)")

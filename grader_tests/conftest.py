@@ -59,6 +59,22 @@ def run_step(config_path: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
+def released_course(folder: Path, replacements: tuple[tuple[str, str], ...]) -> Path:
+    """A scratch course with these lines of course.toml replaced (each exactly once), lab2 built and
+    released into its exchange by `nbgrader release_assignment`; returns its course.toml."""
+    config_path = copy_course(ROOT, folder, with_release=False)
+    text = config_path.read_text(encoding="utf-8")
+    for old, new in replacements:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    config_path.write_text(text, encoding="utf-8")
+    for step in ("setup-data", "build lab2"):
+        run_step(config_path, *step.split())
+    subprocess.run([sys.executable, "-m", "nbgrader", "release_assignment", "lab2"], cwd=config_path.parent,
+                   check=True, capture_output=True)
+    return config_path
+
+
 @pytest.fixture(scope="session")
 def graded_course(tmp_path_factory) -> Path:
     """A scratch class, graded by the real nbgrader through `coursekit grade` (2 parallel workers, in

@@ -21,7 +21,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit.authoring.release import copy_course
 from coursekit.authoring.samples import make_submission
 from dlcourse.lab2.samples import DEMO_SAMPLES
 from coursekit.config import load_config
@@ -29,7 +28,7 @@ from coursekit.grading.gradetable import grade_rows
 from coursekit.grading.nbgrader_settings import open_gradebook
 from coursekit.service.watcher import feedback_page
 from coursekit.service.journal import Journal, journal_path
-from grader_tests.conftest import ROOT, mirror_path, run_step
+from grader_tests.conftest import mirror_path, released_course
 from grader_tests.test_feedback_and_report import hidden_lines, page_text
 from tests.support.classroom import stop_service as stop, submit
 
@@ -106,20 +105,11 @@ def ta_edits_the_gradebook(config, stop_event: threading.Event, counter: list, e
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Run:
     base = tmp_path_factory.mktemp("served-course")
-    config_path = copy_course(ROOT, base / "course", with_release=False)
-    text = config_path.read_text(encoding="utf-8")
-    for old, new in (("show_hidden_tests = false", "show_hidden_tests = true"),
-                     ("per_student_per_hour = 4", "per_student_per_hour = 1"),
-                     ("per_student_total = 20", "per_student_total = 2"),
-                     ("poll_seconds = 2", "poll_seconds = 0.5"),
-                     ("due = 2026-12-14", "due = 2099-12-14")):
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    config_path.write_text(text, encoding="utf-8")
-    for step in ("setup-data", "build lab2"):
-        run_step(config_path, *step.split())
-    subprocess.run([sys.executable, "-m", "nbgrader", "release_assignment", "lab2"], cwd=config_path.parent,
-                   check=True, capture_output=True)
+    config_path = released_course(base / "course", (("show_hidden_tests = false", "show_hidden_tests = true"),
+                                                    ("per_student_per_hour = 4", "per_student_per_hour = 1"),
+                                                    ("per_student_total = 20", "per_student_total = 2"),
+                                                    ("poll_seconds = 2", "poll_seconds = 0.5"),
+                                                    ("due = 2026-12-14", "due = 2099-12-14")))
     config = load_config(config_path)
     release = nbformat.read(config.directory("release") / "lab2" / "lab2.ipynb", as_version=4)
     source = nbformat.read(config.directory("source") / "lab2" / "lab2.ipynb", as_version=4)

@@ -9,7 +9,8 @@ what it reports), decides what runs where and keeps the books:
 * **checks first**: a missing, renamed, empty, non-JSON or other-assignment notebook is reported
   with its reason without starting nbgrader (:func:`precheck`);
 * **workers**: ``[grading] workers`` grading processes at once (threads here, or tasks on the
-  Dask scheduler named by ``[grading] dask_scheduler`` / ``--scheduler``). Every kernel computes
+  Dask scheduler named by ``[grading] dask_scheduler`` / ``--scheduler``): the executors
+  :class:`LocalWorkers` and :class:`DaskCluster`, which ``coursekit serve`` uses too. Every kernel computes
   with the grading profile's ``threads`` (:func:`grading_threads`), whatever the machine and the
   number of workers, so a submission's numbers, and so its marks, never depend on who graded it;
 * **the gradebook**: SQLite in WAL mode with a busy timeout (set by nbgrader_settings), so
@@ -33,9 +34,10 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -466,7 +468,7 @@ def _grade_planned(config: CourseConfig, assignment: str, options: RunOptions, s
     with class_lock(config):
         todo, done = plan(config, assignment, list(options.students), options.force)
         todo = longest_first(config, assignment, todo)
-        where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
+        where = where_graded(scheduler, workers)
         sandboxed = "in the bubblewrap sandbox" if config.sandbox.enabled else "WITHOUT a sandbox"
         progress(f"grading {len(todo)} submission(s) of '{assignment}' {where}, {sandboxed}"
                  + (f"; {len(done)} already graded by an earlier run (--force regrades them)" if done else ""),
@@ -493,30 +495,166 @@ def _grade_planned(config: CourseConfig, assignment: str, options: RunOptions, s
     return outcomes
 
 
+# --- where submissions are graded: the executors ------------------------------------------------
+#
+# ``coursekit grade`` and ``coursekit serve`` hand their jobs to one of these two, and to nothing else:
+# each takes a Job and gives back a concurrent.futures.Future of its Outcome, and says how many
+# submissions it grades at once (``capacity``). A future fails only with a GradingError that says
+# what went wrong where (a bad submission is an Outcome, never an exception).
+
+def where_graded(scheduler: str | None, workers: int) -> str:
+    """Where a run grades, in the words of its first line: "with 2 worker(s)", "on the Dask cluster at ADDRESS"."""
+    return f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
+
+
+#: Seconds a Dask client waits for its scheduler (connecting, and reconnecting after losing it).
+DASK_CONNECT_TIMEOUT = 20
+
+
+class LocalWorkers:
+    """``workers`` submissions graded at once on this machine, each by a grading process of its own."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise GradingError(f"the number of grading workers must be at least 1, not {workers}")
+        self.workers = workers
+        self.where = where_graded(None, workers)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade")
+
+    def capacity(self) -> int:
+        return self.workers
+
+    def submit(self, job: Job) -> Future:
+        return self._pool.submit(_grade_here, job)
+
+    def close(self) -> None:
+        """Wait for the gradings that started; those not started are dropped (their journal says so)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> LocalWorkers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _grade_here(job: Job) -> Outcome:
+    return grade_submission(job)  # looked up at each call: the module's grade_submission as it is now
+
+
+class DaskCluster:
+    """Submissions graded as tasks on the Dask scheduler at ``address`` (its workers see the course folder).
+
+    Each task is :func:`grade_submission` itself, run in the worker's process: the same checks, sandbox
+    and limits as on this machine. A worker lost mid-grading is Dask's to handle (the scheduler gives the
+    task to another worker); a scheduler lost, or a task whose workers kept dying, fails the future with
+    a GradingError, and the caller keeps the submission to grade again. After a lost scheduler the next
+    call connects anew.
+    """
+
+    def __init__(self, address: str, connect_timeout: float = DASK_CONNECT_TIMEOUT) -> None:
+        from coursekit.config import MissingExtra, require_extra
+        try:
+            self._distributed = require_extra("distributed", "grading on a Dask cluster")
+        except MissingExtra as err:
+            raise GradingError(str(err)) from err
+        self.address = address
+        self.where = where_graded(address, 0)
+        self._timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._client = None
+        self._running: dict[str, object] = {}  # key -> its Dask future, held until it settles (Dask drops unheld ones)
+        self._client_now()
+
+    def _client_now(self):
+        """The connected client: a new one when there is none or the last one gave up on its scheduler."""
+        with self._lock:
+            client = self._client
+            if client is not None and client.status == "connecting":
+                raise GradingError(f"lost the connection to the Dask scheduler at {self.address}; reconnecting")
+            if client is None or client.status != "running":
+                if client is not None:
+                    with contextlib.suppress(Exception):  # a client that already gave up closes with an error
+                        client.close(timeout=1)
+                self._client = None
+                try:
+                    self._client = self._distributed.Client(self.address, timeout=f"{self._timeout}s",
+                                                            set_as_default=False)
+                except (OSError, TimeoutError) as err:
+                    raise GradingError(f"cannot reach the Dask scheduler at {self.address}: {err} (is `dask "
+                                       f"scheduler` running there? course.toml [grading] dask_scheduler or "
+                                       f"--scheduler names it)") from None
+            return self._client
+
+    def capacity(self) -> int:
+        """How many submissions the cluster grades at once now: its workers' threads (0: no worker)."""
+        client = self._client_now()
+        try:
+            return sum(client.nthreads().values())
+        except (OSError, TimeoutError) as err:
+            raise GradingError(f"lost the connection to the Dask scheduler at {self.address}: {err}") from None
+
+    def submit(self, job: Job) -> Future:
+        client = self._client_now()
+        key = f"grade-{job.student}-{time.time_ns()}"
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            remote = client.submit(grade_submission, job, pure=False, key=key)
+        except (OSError, TimeoutError) as err:
+            raise GradingError(f"lost the connection to the Dask scheduler at {self.address}: {err}") from None
+        self._running[key] = remote
+        remote.add_done_callback(lambda done: self._settle(key, job, done, future))
+        return future
+
+    def _settle(self, key: str, job: Job, done, future: Future) -> None:
+        """Runs in Dask's callback thread once the task has finished, failed or been cancelled."""
+        self._running.pop(key, None)
+        try:
+            future.set_result(done.result())
+        except CancelledError as err:  # distributed's FutureCancelledError: the scheduler went away
+            future.set_exception(GradingError(
+                f"lost the Dask scheduler at {self.address} while grading {job.student}'s submission ({err})"
+                .replace("\n", " ")))
+        except self._distributed.KilledWorker as err:
+            future.set_exception(GradingError(
+                f"the Dask workers that took {job.student}'s submission kept dying ({err}); see their logs"))
+        except Exception as err:  # the task itself raised: a fault of the grader, reported as it is
+            future.set_exception(err)
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):  # closing a client whose scheduler is gone may complain
+                client.close()
+
+    def __enter__(self) -> DaskCluster:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+Executor = LocalWorkers | DaskCluster
+
+
+def run_jobs(executor: Executor, jobs: list[Job], on_done: Callable[[Outcome], None]) -> None:
+    """Hand every job to `executor`; `on_done` each outcome as it comes (any order)."""
+    futures = [executor.submit(job) for job in jobs]
+    for future in as_completed(futures):
+        on_done(future.result())
+
+
 def run_local(jobs: list[Job], workers: int, on_done: Callable[[Outcome], None]) -> None:
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(grade_submission, job) for job in jobs]
-        for future in as_completed(futures):
-            on_done(future.result())
+    with LocalWorkers(workers) as executor:
+        run_jobs(executor, jobs, on_done)
 
 
 def run_dask(jobs: list[Job], address: str, on_done: Callable[[Outcome], None]) -> None:
     """Send each job to the Dask cluster at `address` (its workers must see the course folder)."""
-    from coursekit.config import MissingExtra, require_extra
-    try:
-        distributed = require_extra("distributed", "grading on a Dask cluster")
-    except MissingExtra as err:
-        raise GradingError(str(err)) from err
-    Client, dask_completed = distributed.Client, distributed.as_completed
-    try:
-        client = Client(address, timeout="20s")
-    except OSError as err:
-        raise GradingError(f"cannot reach the Dask scheduler at {address}: {err}") from None
-    with client:
-        futures = [client.submit(grade_submission, job, pure=False, key=f"grade-{job.student}-{time.time_ns()}")
-                   for job in jobs]
-        for future in dask_completed(futures):
-            on_done(future.result())
+    with DaskCluster(address) as executor:
+        run_jobs(executor, jobs, on_done)
 
 
 NO_SCORES = "nbgrader finished but stored no scores"

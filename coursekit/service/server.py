@@ -1,20 +1,26 @@
 """The grading service: watch the exchange, grade each submission the class's way, release its feedback.
 
 :class:`GradingService` polls the exchange every ``[service] poll_seconds``, writes every new
-submission into the journal, asks :mod:`coursekit.service.schedule` what to do and does it on
-``[grading] workers`` threads:
+submission into the journal, asks :mod:`coursekit.service.schedule` what to do and does it, each
+task on a thread of its own. Gradings go to the executor ``coursekit grade`` uses
+(:class:`coursekit.grading.classgrade.LocalWorkers`: ``[grading] workers`` at once on this machine, or
+:class:`~coursekit.grading.classgrade.DaskCluster`: as many at once as the cluster's workers have
+threads); a submission starts grading only when the executor has room, so those waiting stay in the
+journal, where a newer submission of the same student can still replace them:
 
 * **grade**: nbgrader's collect (the submission that counts goes into submitted/), then exactly the
-  class-grading path — :func:`coursekit.grading.classgrade.grade_submission` (checks, sandbox,
-  limits, nbgrader autograde with the course's verdicts, the gradebook), the class journal, the
-  scores and the failures file — then the feedback: nbgrader's generate_feedback with the
+  class-grading path — :func:`coursekit.grading.classgrade.grade_submission` run by the executor
+  (checks, sandbox, limits, nbgrader autograde with the course's verdicts, the gradebook), then here
+  the class journal, the scores and the failures file — then the feedback: nbgrader's generate_feedback with the
   policy's steps (or, for a submission that could not be graded, the page with the reason), and
   nbgrader's release_feedback to that submission. Under ``counts = "best"``, a lower score than the
   student's best puts the best back into the gradebook afterwards (graded again, the same way);
 * **defer / supersede / not_counted**: a page for that submission (:mod:`coursekit.service.notices`), released.
 
 Every step's outcome is in the journal before the next begins, so a restart after SIGKILL
-continues where the service stopped: nothing graded is graded again, nothing is lost.
+continues where the service stopped: nothing graded is graded again, nothing is lost. The same holds
+for a Dask scheduler that goes away: the gradings it had fail with a message saying so, their
+submissions stay in the journal and are graded again (after ``RETRY_BASE`` seconds) once it answers.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from coursekit.config import CourseConfig
 from coursekit.grading import classgrade
@@ -51,15 +56,16 @@ def say(message: str) -> None:
 class GradingService:
     """One assignment's grading service (see the module's docstring)."""
 
-    def __init__(self, config: CourseConfig, assignment: str, workers: int,
+    def __init__(self, config: CourseConfig, assignment: str, executor: classgrade.Executor,
                  clock: Callable[[], dt.datetime] = now_utc, zygote: str = "") -> None:
-        """``zygote``: the socket of a kernel zygote (coursekit.grading.zygote) living as long as the service."""
+        """``executor``: where submissions are graded (the caller opens and closes it); ``zygote``: the socket
+        of a kernel zygote (coursekit.grading.zygote) living as long as the service ("" on a Dask cluster)."""
         self.config = config
         self.zygote = zygote
         self.assignment = assignment
         self.notebook = config.assignment(assignment).notebook
         self.due = config.assignment(assignment).due
-        self.workers = workers
+        self.executor = executor
         self.clock = clock
         self.journal = Journal(journal_path(config, assignment))
         self.folder = service_folder(config, assignment)
@@ -69,28 +75,55 @@ class GradingService:
         self._busy: set[str] = set()          # students with a task queued or running
         self._busy_lock = threading.Lock()
         self._retry_at: dict[str, tuple[dt.datetime, int]] = {}  # attempt -> (not before, failures so far)
+        self._grading = 0                     # grade tasks started and not finished (under _busy_lock)
+        self._told = ""                       # the executor's trouble last said (said again only when it changes)
         self._wake = threading.Event()
 
     # --- the loop --------------------------------------------------------------------------------
     def serve(self, stop: threading.Event) -> None:
-        """Poll and dispatch until `stop` is set; then finish the tasks already started (the ones
-        still waiting for a worker stay in the journal for the next start)."""
-        say(f"watching {inbound_folder(self.config)} for '{self.assignment}' with {self.workers} worker(s); "
+        """Poll and dispatch until `stop` is set; then finish the tasks already started (the submissions
+        not started yet stay in the journal for the next start)."""
+        say(f"watching {inbound_folder(self.config)} for '{self.assignment}', grading {self.executor.where}; "
             f"journal {self.journal.path}")
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="grade")
+        started: list[threading.Thread] = []
         try:
             while not stop.is_set():
-                for task in self.poll():
-                    pool.submit(self._run, task)
+                for task in self.poll(self.free_slots()):
+                    thread = threading.Thread(target=self._run, args=(task,), name=f"{task.action}-{task.attempt.student}")
+                    thread.start()
+                    started.append(thread)
+                started = [thread for thread in started if thread.is_alive()]
                 self._wake.wait(self.config.service.poll_seconds)
                 self._wake.clear()
             say("stopping: finishing the submissions already started")
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            for thread in started:
+                thread.join()
         say("stopped")
 
-    def poll(self) -> list[Task]:
-        """Record new submissions; the tasks to start now (their students are marked busy)."""
+    def free_slots(self) -> int:
+        """How many more gradings the executor takes now (0 while a Dask cluster has no worker or cannot
+        be reached: the submissions wait in the journal, and the trouble is said once)."""
+        try:
+            capacity = self.executor.capacity()
+        except classgrade.GradingError as err:
+            self._tell(f"{err}; new submissions wait in the journal until it answers")
+            return 0
+        if capacity < 1:
+            self._tell(f"no worker {self.executor.where}; new submissions wait in the journal until one joins")
+            return 0
+        self._tell("")
+        with self._busy_lock:
+            return max(0, capacity - self._grading)
+
+    def _tell(self, trouble: str) -> None:
+        if trouble != self._told:
+            say(trouble or f"grading {self.executor.where} again")
+            self._told = trouble
+
+    def poll(self, slots: int | None = None) -> list[Task]:
+        """Record new submissions; the tasks to start now (their students are marked busy): every task
+        due now, gradings only as many as ``slots`` (None: all)."""
         # Who is busy is read before the journal: a task writes its events before its student stops being
         # busy, so every student not busy here has all their events in the replay below. (Read the other
         # way round, a task finishing in between left its submission "received" in the replay and it was
@@ -112,8 +145,12 @@ class GradingService:
         now = self.clock()
         tasks = [t for t in plan(records.values(), now, self.due, self.config.service, busy)
                  if self._retry_at.get(t.attempt.name, (now, 0))[0] <= now]
+        if slots is not None:  # the oldest submissions first (plan's order); the others wait for room
+            grades = [t for t in tasks if t.action == "grade"][:max(0, slots)]
+            tasks = [t for t in tasks if t.action != "grade" or t in grades]
         with self._busy_lock:
             self._busy.update(t.attempt.student for t in tasks)
+            self._grading += sum(1 for t in tasks if t.action == "grade")
         return tasks
 
     def _run(self, task: Task) -> None:
@@ -124,11 +161,15 @@ class GradingService:
             _, failures = self._retry_at.get(task.attempt.name, (None, 0))
             delay = min(3600, RETRY_BASE * 2 ** failures)
             self._retry_at[task.attempt.name] = (self.clock() + dt.timedelta(seconds=delay), failures + 1)
-            say(f"{task.attempt.student}: {task.action} of {task.attempt.name} failed ({err}); tried again in {delay} s\n"
-                + traceback.format_exc())
+            # The executor's own trouble (a lost Dask scheduler) says everything in its message.
+            detail = "" if isinstance(err, classgrade.GradingError) else "\n" + traceback.format_exc()
+            say(f"{task.attempt.student}: {task.action} of {task.attempt.name} failed ({err}); it stays in the "
+                f"journal and is tried again in {delay} s" + detail)
         finally:
             with self._busy_lock:
                 self._busy.discard(task.attempt.student)
+                if task.action == "grade":
+                    self._grading -= 1
             self._wake.set()
 
     # --- the tasks ---------------------------------------------------------------------------------
@@ -185,7 +226,7 @@ class GradingService:
         from coursekit.grading.report import record_grading_failures
         job = classgrade.Job(str(self.config.path), self.assignment, student, self.threads,
                              self.config.sandbox.enabled, self.zygote)
-        outcome = classgrade.grade_submission(job)
+        outcome = self.executor.submit(job).result()
         classgrade.fill_scores(self.config, self.assignment, [outcome])
         with self._books:
             classgrade.append_journal(self.config, self.assignment, outcome)

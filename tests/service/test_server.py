@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shutil
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -60,9 +61,10 @@ def service(tmp_path, monkeypatch):
 
     monkeypatch.setattr(classgrade, "grade_submission", grade_submission)
     monkeypatch.setattr(classgrade, "fill_scores", lambda config, assignment, outcomes: None)
-    svc = GradingService(config, "lab2", workers=1, clock=lambda: NOW)
-    svc.graded = graded
-    return svc
+    with classgrade.LocalWorkers(1) as workers:
+        svc = GradingService(config, "lab2", workers, clock=lambda: NOW)
+        svc.graded = graded
+        yield svc
 
 
 def hand_in(config, student: str, minute: int, notebook: str):
@@ -115,7 +117,7 @@ def test_after_a_restart_a_graded_submission_is_released_not_graded_again(servic
     attempt = hand_in(service.config, "carol", 1, "80")
     service.journal.append("received", attempt)
     service.journal.append("graded", attempt, status="graded", score=80.0, reason="")  # then the service died
-    restarted = GradingService(service.config, "lab2", workers=1, clock=lambda: NOW)
+    restarted = GradingService(service.config, "lab2", service.executor, clock=lambda: NOW)
     run_all(restarted)
     assert service.graded == [], "not graded again"
     assert [c[0] for c in restarted.steps.calls] == ["generate_feedback", "release_feedback"]
@@ -169,3 +171,70 @@ def test_best_puts_the_best_submission_back_after_a_lower_one(service):
     third = hand_in(service.config, "erin", 9, "90")
     run_all(service)
     assert [text for _, text, _ in service.graded][3:] == ["90"], "a better one simply counts"
+
+
+def test_gradings_start_only_as_the_executor_has_room_and_the_others_wait_in_the_journal(service):
+    first, second, third = (hand_in(service.config, s, m, "70") for s, m in (("ann", 1), ("ben", 2), ("cat", 3)))
+    tasks = service.poll(slots=2)
+    assert [(t.action, t.attempt.name) for t in tasks] == [("grade", first.name), ("grade", second.name)], "oldest first"
+    assert service.journal.replay()[third.name].state == "received" and "cat" not in service._busy
+    assert service.poll(slots=0) == [], "no room: nothing more starts"
+    for task in tasks:
+        service._run(task)
+    assert [t.attempt.name for t in service.poll(slots=1)] == [third.name]
+
+
+def test_pages_that_need_no_grading_go_out_while_the_executor_is_full(service):
+    service.config = dataclasses.replace(
+        service.config, service=dataclasses.replace(service.config.service, per_student_total=0))
+    attempt = hand_in(service.config, "dan", 1, "70")
+    tasks = service.poll(slots=0)
+    assert [(t.action, t.attempt.name) for t in tasks] == [("defer", attempt.name)]
+
+
+class LostScheduler:
+    """Stands in for classgrade.DaskCluster whose scheduler is gone (``down``) or back (grading here)."""
+
+    where = "on the Dask cluster at tcp://127.0.0.1:9"
+
+    def __init__(self, local):
+        self.local, self.down = local, True
+
+    def capacity(self):
+        if self.down:
+            raise classgrade.GradingError("lost the connection to the Dask scheduler at tcp://127.0.0.1:9; reconnecting")
+        return 1
+
+    def submit(self, job):
+        if not self.down:
+            return self.local.submit(job)
+        future = Future()
+        future.set_exception(classgrade.GradingError(
+            f"lost the Dask scheduler at tcp://127.0.0.1:9 while grading {job.student}'s submission"))
+        return future
+
+
+def test_a_lost_scheduler_keeps_every_submission_in_the_journal_and_grades_it_when_it_is_back(service, capsys):
+    now = [NOW]
+    cluster = LostScheduler(service.executor)
+    svc = GradingService(service.config, "lab2", cluster, clock=lambda: now[0])
+    cut_off = hand_in(svc.config, "eve", 1, "75")   # its grading was running when the scheduler went
+    svc._run(svc.poll(slots=1)[0])
+    waiting = hand_in(svc.config, "fay", 2, "65")   # arrives while it is gone
+    assert svc.free_slots() == 0 and svc.free_slots() == 0
+    assert svc.poll(svc.free_slots()) == []
+    records = svc.journal.replay()
+    assert records[cut_off.name].state == records[waiting.name].state == "received", "kept, not graded"
+    said = capsys.readouterr().err
+    assert "eve: grade of" in said and "lost the Dask scheduler at tcp://127.0.0.1:9 while grading eve's" in said
+    assert "stays in the journal and is tried again in 30 s" in said and "Traceback" not in said
+    assert said.count("lost the connection to the Dask scheduler") == 1, "said once, not at every poll"
+
+    cluster.down = False
+    now[0] = NOW + dt.timedelta(seconds=31)
+    assert svc.free_slots() == 1
+    run_all(svc)
+    assert "grading on the Dask cluster at tcp://127.0.0.1:9 again" in capsys.readouterr().err
+    records = svc.journal.replay()
+    for attempt in (cut_off, waiting):
+        assert records[attempt.name].state == "released" and records[attempt.name].counts["graded"] == 1
