@@ -118,6 +118,10 @@ def served(tmp_path_factory) -> Run:
     journal = Journal(journal_path(config, "lab2"))
 
     service = start_service(config_path, log)
+    # Imported here, before the TA's thread: two threads importing nbgrader's modules at once can deadlock
+    # in Python's import locks.
+    import nbgrader.api  # noqa: F401
+    import nbgrader.exchange.default.submit  # noqa: F401
     # A TA works in formgrader the whole time, the kill and the restart included.
     stop_ta, writes, errors = threading.Event(), [0], []
     ta = threading.Thread(target=ta_edits_the_gradebook, args=(config, stop_ta, writes, errors))
