@@ -90,8 +90,7 @@ class Judge:
         self._limits = {"cell_timeout": cell_timeout,
                         "sandbox": {k: v for k, v in (sandbox or {}).items() if k in _LIMIT_KEYS}}
         from coursekit.grading.reuse import FOLDER, ExperimentStore
-        reuse = getattr(self._config, "reuse_experiments", True) if self._config is not None else True
-        self._kept = ExperimentStore(self._cache / FOLDER if reuse else None)
+        self._kept = ExperimentStore(self._cache / FOLDER if getattr(self._config, "reuse_experiments", True) else None)
         if self.assignment is None:
             return
         # Every group's worker starts now, each in a thread of its own: their cells run while the kernel
@@ -162,9 +161,10 @@ class Judge:
         if isinstance(worker, str):
             return f"{part.title}没有评完：{worker}。"
         if isinstance(part, Experiment):
-            data = self._experiment(part, worker, outputs)
-            if isinstance(data, _Failed):
-                return self._explained(worker, self._hinted(part, data.message), part)
+            try:
+                data = self._experiment(part, worker, outputs)
+            except ExperimentFailed as failed:
+                return self._explained(worker, self._hinted(part, str(failed)), part)
         else:
             data = self._grader_step(part, "measure", part.measure, worker, "hidden", self._secret)
         message = self._grader_step(part, "judge", _judged, part, data, self._secret)
@@ -172,7 +172,8 @@ class Judge:
 
     def _experiment(self, part: Experiment, worker, outputs: list[NotebookNode]):
         """The experiment's measurement (its figure added to ``outputs``): run with the student's functions,
-        or read back when exactly the same code ran it before (coursekit.grading.reuse)."""
+        or read back when exactly the same code ran it before (coursekit.grading.reuse). A run that cannot
+        go on with the student's functions raises ExperimentFailed and is not kept."""
         from coursekit.grading.reuse import experiment_key
         context = self._experiment_context()
         key = experiment_key(part, self._group_cells(part.worker), ops=self.assignment.worker_ops,
@@ -182,10 +183,7 @@ class Judge:
         if kept is not None:
             outputs += [NotebookNode(output) for output in kept[0]]
             return kept[1]
-        try:
-            result = part.run(worker, context)
-        except ExperimentFailed as failed:
-            return _Failed(str(failed))
+        result = part.run(worker, context)
         figure = _experiment_outputs(part, result)
         data = self._grader_step(part, "measurement", part.measurement, result)
         self._kept.save(part, key, [dict(output) for output in figure], data)
@@ -245,13 +243,6 @@ class Judge:
 
 #: The sandbox settings that can change what a run gives (a time or memory limit), in the key of a kept run.
 _LIMIT_KEYS = ("memory_mb", "max_processes", "max_file_mb", "tmp_mb")
-
-
-class _Failed:
-    """An experiment that could not go on with the student's functions (the message says why)."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
 
 
 def _judged(part, data, secret) -> str | None:
