@@ -118,8 +118,11 @@ def graded_config(graded_course):
 
 
 #: Limits of the scratch course that grades the broken and malicious submissions: short enough
-#: that a hung cell costs seconds, generous enough for honest cells on a busy 2-core machine.
-ADVERSARIAL_LIMITS = {"cell_timeout": 30, "notebook_timeout": 420, "memory_limit_mb": 3072}
+#: that a hung cell costs seconds, generous enough for honest cells on a busy 2-core machine. The process
+#: limit is low enough that the fork bomb reaches it in a few seconds of its cell's time even there (each
+#: fork of a kernel with torch loaded costs ~10 ms idle, several times that on a loaded CI machine; at the
+#: course's 512 the bomb's cell could run out of time before the limit stopped it).
+ADVERSARIAL_LIMITS = {"cell_timeout": 30, "notebook_timeout": 420, "memory_limit_mb": 3072, "max_processes": 128}
 
 
 def set_grading_limits(config_path: Path, **limits: int) -> None:
