@@ -192,6 +192,11 @@ def _anchor_spec(tmp_path: Path) -> sandbox.Spec:
     return sandbox.Spec(**json.loads((private / "spec.json").read_text()))
 
 
+def _children_names(pid: int) -> list[str]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [Path(f"/proc/{child}/comm").read_text().strip() for child in children]
+
+
 def test_an_anchor_is_returned_only_once_its_sandbox_is_built(tmp_path):
     """bubblewrap names the sandbox's first process before it has mounted anything: a process that
     joined then found no /dev/null (and could have found the host's files)."""
@@ -204,8 +209,11 @@ def test_an_anchor_is_returned_only_once_its_sandbox_is_built(tmp_path):
         root = Path(f"/proc/{first}/root")
         assert (root / "dev" / "null").exists()
         assert not (root / ROOT.relative_to("/") / "course.toml").exists()  # the course is not in the sandbox
-        children = Path(f"/proc/{first}/task/{first}/children").read_text().split()
-        assert [Path(f"/proc/{pid}/comm").read_text().strip() for pid in children] == ["sleep"]
+        # its command said "ready" from the sandbox's shell, which then becomes `sleep` (exec) soon after
+        deadline = time.monotonic() + 60
+        while (held := _children_names(first)) != ["sleep"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert held == ["sleep"], held
     finally:
         anchor.kill()
         anchor.wait()
