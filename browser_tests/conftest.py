@@ -256,3 +256,13 @@ def screenshot_on_failure(request):
                 request.getfixturevalue(name).screenshot(path=str(folder / f"FAILED-{request.node.name}-{name}.png"))
             except Exception as err:  # the page may be gone; the test's own error matters more
                 print(f"[browser_tests] no failure screenshot of {name}: {err}")
+
+
+def screenshot_folder(tmp_path_factory) -> Path:
+    """Where a test's screenshots go ($COURSE_SCREENSHOTS, else <pytest's basetemp>/browser-screenshots),
+    listed at the end of the run; for tests that do not use the `course` fixture."""
+    folder = Path(os.environ.get("COURSE_SCREENSHOTS") or tmp_path_factory.getbasetemp() / "browser-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder not in _screenshot_dirs:
+        _screenshot_dirs.append(folder)
+    return folder

@@ -13,7 +13,8 @@ the cell's manual score and comment, so formgrader and the feedback show it.
 * :mod:`~coursekit.handgrade.board` -- one question's page data
 * :mod:`~coursekit.handgrade.page`, :mod:`~coursekit.handgrade.handlers` -- the page and its HTTP API
 
-As a Jupyter server extension (``coursekit.handgrade``), it serves ``<base url>/coursekit/handgrade``;
+As a Jupyter server extension (``coursekit.handgrade``), it serves ``<base url>/coursekit/handgrade``
+and links it from formgrader's sidebar (:mod:`~coursekit.handgrade.formgrader_link`);
 it reads course.toml as ``coursekit.config.load_config`` finds it ($COURSE_TOML, else upwards from
 the server's working directory).
 """
@@ -39,6 +40,14 @@ def _load_jupyter_server_extension(serverapp) -> None:
     web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
     serverapp.log.info("coursekit.handgrade: grading by question at %s%s (course %s)",
                        web_app.settings["base_url"], PREFIX, config.course_id)
+
+
+async def _start_jupyter_server_extension(serverapp) -> None:
+    """Once every extension is loaded (formgrader after this one): formgrader's sidebar links to the page."""
+    from coursekit.handgrade.formgrader_link import add_link
+    from coursekit.handgrade.handlers import PREFIX
+    if "coursekit_handgrade_config" in serverapp.web_app.settings:
+        add_link(serverapp.web_app.settings, PREFIX, serverapp.log)
 
 
 # the name jupyter_server looked for before 2.0

@@ -66,8 +66,9 @@ function xsrf() {
   return m ? decodeURIComponent(m[2]) : '';
 }
 async function api(path, body) {
-  const opts = body === undefined ? {} : { method: 'POST', body: JSON.stringify(body),
-    headers: { 'Content-Type': 'application/json', 'X-XSRFToken': xsrf() } };
+  // the XSRF header on GETs too: on JupyterHub a cookie-authenticated fetch without it is sent to log in again
+  const opts = body === undefined ? { headers: { 'X-XSRFToken': xsrf() } } : { method: 'POST',
+    body: JSON.stringify(body), headers: { 'Content-Type': 'application/json', 'X-XSRFToken': xsrf() } };
   const response = await fetch(CONFIG.api + path, { credentials: 'same-origin', ...opts });
   let data = {};
   try { data = await response.json(); } catch (e) { data = { error: response.status + ' ' + response.statusText }; }

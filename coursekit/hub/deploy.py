@@ -5,8 +5,8 @@ Checks: run as root; course.toml has [hub]; the roster's ids; no account clashes
 account or another role; configurable-http-proxy and node are installed; the course folder is
 reachable and holds nothing root runs; the venv's interpreter can be given to the users.
 Changes, in order: MNIST in the data root; the Unix users; the course folder handed to the grader
-account; the exchange; the users' Python; each role's Jupyter settings, the shared password and
-jupyterhub_config.py. Running it again is safe: existing users, the gradebook and submissions are
+account; the exchange; the users' Python; each role's Jupyter settings, the login page, the login
+shells' PATH (/etc/profile.d), the shared password and jupyterhub_config.py. Running it again is safe: existing users, the gradebook and submissions are
 kept, the users' Python and the settings are rebuilt.
 """
 
@@ -24,8 +24,8 @@ from coursekit.hub.accounts import Accounts, check_not_system, course_accounts, 
 from coursekit.hub.coursefolder import check_course_folder, prepare_course_folder
 from coursekit.hub.exchange import prepare_exchange
 from coursekit.hub.hubconfig import Layout, ensure_password, layout, make_state_dir, write_hub_config, \
-    write_role_settings
-from coursekit.hub.process import find_proxy
+    write_login_page, write_login_profile, write_role_settings
+from coursekit.hub.process import find_proxy, hub_command
 from coursekit.hub.roster import read_roster
 from coursekit.hub.userenv import base_interpreter, build_user_env, check_patchelf, check_user_env, \
     place_interpreter
@@ -99,10 +99,17 @@ def setup(config: CourseConfig, say: Callable[[str], None]) -> SetupResult:
     check_user_env(env)
     say(f"users' Python: {env.prefix} (on {python}; checked as nobody)")
     write_role_settings(config, lay)
+    say(f"terminals' PATH (login shells): {write_login_profile(config, lay)}")
     password = ensure_password(lay) if config.hub.authenticator == "shared-password" else None
-    write_hub_config(config, lay, accounts, checked.proxy)
+    write_files(config, lay, accounts, checked.proxy)
     say(f"JupyterHub configuration: {lay.config_file}")
     return SetupResult(accounts=accounts, created=created, layout=lay, password=password)
+
+
+def write_files(config: CourseConfig, lay: Layout, accounts: Accounts, proxy: Path) -> None:
+    """What `setup` and `start` both write from course.toml: the login page and jupyterhub_config.py."""
+    write_login_page(config, lay)
+    write_hub_config(config, lay, accounts, proxy)
 
 
 def check_ready(config: CourseConfig) -> tuple[Accounts, Layout]:
@@ -110,11 +117,11 @@ def check_ready(config: CourseConfig) -> tuple[Accounts, Layout]:
     accounts = accounts_of(config)
     lay = layout(config)
     if not lay.config_file.exists() or not lay.env.python.exists():
-        raise HubError(f"the hub is not set up ({lay.config_file} missing): run `python -m coursekit hub setup` first.")
+        raise HubError(f"the hub is not set up ({lay.config_file} missing): run `{hub_command(config, 'setup')}` first.")
     missing = [name for name in accounts.everyone if existing(name) is None]
     if missing:
         raise HubError(f"no Unix user for {', '.join(missing)} (the roster or course.toml changed): run "
-                       f"`python -m coursekit hub setup` again.")
+                       f"`{hub_command(config, 'setup')}` again.")
     return accounts, lay
 
 

@@ -6,13 +6,18 @@ as that user):
 * ``jupyterhub_config.py`` (0600), written by ``hub setup`` and again by ``hub start``;
 * ``private/`` (0700): the hub's database and cookie secret, the shared password, its log and pid;
 * ``env/``: the Python every user runs (:mod:`coursekit.hub.userenv`);
+* ``templates/login.html``: the hub's login page, naming the course;
 * ``jupyter/<role>/``: what a role's JupyterLab loads (put first on its ``JUPYTER_CONFIG_PATH``):
-  which of nbgrader's server extensions run, which of its JupyterLab panels show, and nbgrader's
-  course id and exchange. Students get the assignment list and Validate; the instructor and TAs
+  which of nbgrader's server extensions run, which of its JupyterLab panels show (and, for every
+  role, no prompt about Jupyter's news feed), and nbgrader's course id and exchange. Students get the assignment list and Validate; the instructor and TAs
   also the course list (it links to formgrader); formgrader and Create Assignment run only in the
   formgrader service, as the grader account, whose nbgrader collects with
   :class:`coursekit.hub.exchange.OwnerCheckedCollect`; everyone else submits with
   :class:`coursekit.hub.exchange.PrivateSubmit`.
+
+Outside it, ``/etc/profile.d/coursekit-<course id>.sh``: JupyterLab starts each terminal as a login
+shell, and Debian's /etc/profile sets PATH anew, without the course's Python; this script puts it back
+in front, for the hub's servers only (they set VIRTUAL_ENV to the users' environment).
 
 The roles and the formgrader service follow nbgrader's documentation for JupyterHub ("one class,
 multiple graders"): the service is named after the course id, the staff are the hub group
@@ -25,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +54,19 @@ LAB_PANELS_OFF = {
     "staff": ("formgrader", "create-assignment"),
     "grader": ("assignment-list", "course-list"),
 }
+#: Off for every role: the plugin that asks "Would you like to get notified about official Jupyter news?"
+#: and would then fetch news and updates from the internet; a course server has no use for either.
+LAB_PLUGINS_OFF = ("@jupyterlab/apputils-extension:announcements",)
+#: Where login shells look for the scripts that set up their environment (sourced by /etc/profile).
+PROFILE_DIR = Path("/etc/profile.d")
+#: The hub's login page: JupyterHub's own, with the course's title above the form.
+LOGIN_TEMPLATE = """{% extends "templates/login.html" %}
+{% block title %}{{ course_title }}{% endblock title %}
+{% block login_container %}
+  <h2 id="course-title" class="text-center">{{ course_title }}</h2>
+  {{ super() }}
+{% endblock login_container %}
+"""
 #: The grader account's extra nbgrader setting (the course folder's nbgrader_config.py gives the rest).
 GRADER_NBGRADER_CONFIG = (
     "# written by `coursekit hub setup`: formgrader's collect refuses a submission made under another\n"
@@ -102,6 +121,10 @@ class Layout:
     def env(self) -> UserEnv:
         return UserEnv(self.state_dir / "env")
 
+    @property
+    def templates(self) -> Path:
+        return self.state_dir / "templates"
+
     def role_dir(self, role: str) -> Path:
         return self.state_dir / "jupyter" / role
 
@@ -135,13 +158,51 @@ def write_role_settings(config: CourseConfig, lay: Layout) -> None:
             os.chmod(path, 0o755)
         server = {"ServerApp": {"jpserver_extensions": {(name if "." in name else _EXT + name): on
                                                 for name, on in SERVER_EXTENSIONS[role].items()}}}
-        page = {"disabledExtensions": {_LAB + name: True for name in LAB_PANELS_OFF[role]}}
+        page = {"disabledExtensions": {**{_LAB + name: True for name in LAB_PANELS_OFF[role]},
+                                       **{name: True for name in LAB_PLUGINS_OFF}}}
         nbgrader = GRADER_NBGRADER_CONFIG if role == "grader" else student_nbgrader_config(config) + SUBMIT_CONFIG
         for name, text in (("jupyter_server_config.json", json.dumps(server, indent=2)),
                            ("labconfig/page_config.json", json.dumps(page, indent=2)),
                            ("nbgrader_config.py", nbgrader)):
             (folder / name).write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
             os.chmod(folder / name, 0o644)
+
+
+def login_profile(config: CourseConfig, folder: Path = PROFILE_DIR) -> Path:
+    """The login shells' script of this course's hub (see the module's docstring)."""
+    return folder / f"coursekit-{config.course_id}.sh"
+
+
+def login_profile_text(config: CourseConfig, lay: Layout) -> str:
+    env = shlex.quote(str(lay.env.prefix))
+    bin_dir = shlex.quote(str(lay.env.bin))
+    return (f"# Written by `coursekit hub setup` for the course {config.course_id} ({config.path}).\n"
+            "# JupyterLab starts its terminals as login shells, and /etc/profile sets PATH anew: put the\n"
+            "# course's Python back in front, in the servers of that course's JupyterHub only.\n"
+            f"if [ \"${{VIRTUAL_ENV:-}}\" = {env} ]; then\n"
+            "    case \":${PATH}:\" in\n"
+            f"        *:{bin_dir}:*) ;;\n"
+            f"        *) PATH={bin_dir}:\"${{PATH}}\"; export PATH ;;\n"
+            "    esac\n"
+            "fi\n")
+
+
+def write_login_profile(config: CourseConfig, lay: Layout, folder: Path = PROFILE_DIR) -> Path:
+    """/etc/profile.d/coursekit-<course id>.sh (0644), so that a login shell finds the course's Python."""
+    path = login_profile(config, folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(login_profile_text(config, lay), encoding="utf-8")
+    os.chmod(path, 0o644)
+    return path
+
+
+def write_login_page(config: CourseConfig, lay: Layout) -> Path:
+    lay.templates.mkdir(exist_ok=True)
+    os.chmod(lay.templates, 0o755)
+    path = lay.templates / "login.html"
+    path.write_text(LOGIN_TEMPLATE, encoding="utf-8")
+    os.chmod(path, 0o644)
+    return path
 
 
 def user_environment(config: CourseConfig, lay: Layout) -> dict[str, str]:
@@ -190,6 +251,8 @@ c.ConfigurableHTTPProxy.pid_file = {str(lay.private / "proxy.pid")!r}
 c.JupyterHub.db_url = {"sqlite:///" + str(lay.private / "jupyterhub.sqlite")!r}
 c.JupyterHub.cookie_secret_file = {str(lay.private / "jupyterhub_cookie_secret")!r}
 c.JupyterHub.cleanup_servers = True  # `hub stop` stops every user's server and the formgrader too
+c.JupyterHub.template_paths = [{str(lay.templates)!r}]  # the login page names the course
+c.JupyterHub.template_vars = {{"course_title": {config.title!r}, "course_id": {course!r}}}
 
 # Who may log in: the roster ({len(accounts.students)} students), the instructor and the TAs.
 {authenticator}c.Authenticator.allowed_users = set({sorted(set(accounts.students) | set(accounts.staff))!r})

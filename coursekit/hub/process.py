@@ -2,14 +2,16 @@
 four ports are free. A failed check changes nothing and says what to do.
 
 ``start`` runs ``jupyterhub`` as root in the background (its own session; output in
-``private/hub.log``), records its pid in ``private/hub.pid`` and returns once ``/hub/health``
-answers. ``stop`` sends it SIGTERM: JupyterHub then stops every user's server, the formgrader
+``private/hub.log``), records its pid in ``private/hub.pid`` and returns once its log says it runs
+and ``/hub/health`` answers through the proxy (asked only then: before the hub has added its route,
+the proxy would log each request as a red "404" error in the hub's log). ``stop`` sends it SIGTERM: JupyterHub then stops every user's server, the formgrader
 service and the proxy it started (``cleanup_servers``), and exits.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -29,6 +31,7 @@ PROXY = "configurable-http-proxy"
 START_TIMEOUT = 240  # seconds until /hub/health must answer (the hub starts the formgrader service first)
 STOP_TIMEOUT = 90    # seconds JupyterHub gets to stop the servers before it is killed
 POLL = 0.5
+RUNNING = b"JupyterHub is now running at"  # JupyterHub's log line once the proxy has its routes
 
 
 def repository_proxy() -> Path:
@@ -72,6 +75,11 @@ def check_ports(config: CourseConfig) -> None:
                        f"port whose next three are free too. Nothing was changed.")
 
 
+def hub_command(config: CourseConfig, action: str) -> str:
+    """The command line of a hub action for this course, as root types it (the same Python, the same --config)."""
+    return shlex.join([sys.executable, "-m", "coursekit", "--config", str(config.path), "hub", action])
+
+
 def hub_url(config: CourseConfig) -> str:
     host = "127.0.0.1" if config.hub.ip in ("0.0.0.0", "") else config.hub.ip
     return f"http://{host}:{config.hub.port}"
@@ -106,9 +114,10 @@ def start(config: CourseConfig, lay: Layout, timeout: float = START_TIMEOUT) -> 
     """Start JupyterHub with the written configuration and wait until it answers."""
     if running_pid(lay) is not None:
         raise HubError(f"the hub of {config.course_id} is already running (pid {running_pid(lay)}); "
-                       f"`python -m coursekit hub stop` first.")
+                       f"`{hub_command(config, 'stop')}` first.")
     url = hub_url(config)
     command = [sys.executable, "-m", "jupyterhub", "-f", str(lay.config_file)]
+    log_start = lay.log_file.stat().st_size if lay.log_file.exists() else 0  # the log is appended to
     with open(lay.log_file, "ab") as log:
         process = subprocess.Popen(command, cwd=lay.private, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
@@ -119,12 +128,18 @@ def start(config: CourseConfig, lay: Layout, timeout: float = START_TIMEOUT) -> 
             lay.pid_file.unlink(missing_ok=True)
             raise HubError(f"JupyterHub exited with {process.returncode} while starting; its log "
                            f"({lay.log_file}) ends with:\n{log_tail(lay)}")
-        if _healthy(url):
+        if _says_running(lay, log_start) and _healthy(url):
             return HubProcess(pid=process.pid, url=url, log=lay.log_file)
         time.sleep(POLL)
     stop(lay)
     raise HubError(f"JupyterHub did not answer at {url} within {timeout:.0f} s; it was stopped. Its log ends with:\n"
                    f"{log_tail(lay)}")
+
+
+def _says_running(lay: Layout, start: int) -> bool:
+    with open(lay.log_file, "rb") as log:
+        log.seek(start)
+        return RUNNING in log.read()
 
 
 def log_tail(lay: Layout, chars: int = 3000) -> str:

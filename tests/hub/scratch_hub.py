@@ -1,6 +1,7 @@
 """A scratch course deployed with ``coursekit hub setup`` for the hub tests, and removed afterwards.
 
-The isolation test and the browser test share one deployment per test session
+The isolation test, the second assignment's test and the browser test share one deployment per test
+session
 (:func:`shared_deployment`: four students; the browser's are the first two, the isolation test's
 the last two), removed when the session ends: setting up and removing a class costs more than
 either test's own steps.
@@ -28,7 +29,7 @@ from coursekit.authoring.release import copy_course
 from coursekit.config import CourseConfig, load_config
 from coursekit.hub import HubError, deploy, process
 from coursekit.hub.accounts import Accounts, remove_users
-from coursekit.hub.hubconfig import Layout, grader_environment, user_environment
+from coursekit.hub.hubconfig import Layout, grader_environment, login_profile, user_environment
 from coursekit.hub.userenv import base_interpreter, check_patchelf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +108,8 @@ class ScratchHub:
 
 
 def deploy_scratch(label: str, students: int = 2) -> ScratchHub:
-    """Copy the course, give it a [hub] of its own, run `hub setup`, build and release lab2 as the grader."""
+    """Copy the course, give it a [hub] of its own, run `hub setup`. Nothing is released: setup leaves that
+    to the instructor (the browser test types it in the grader's terminal; :func:`ensure_released`)."""
     cid = f"ck{secrets.token_hex(3)}"
     base = Path(tempfile.mkdtemp(prefix=f"coursekit-hub-{label}-", dir="/tmp"))
     os.chmod(base, 0o755)
@@ -133,23 +135,39 @@ def deploy_scratch(label: str, students: int = 2) -> ScratchHub:
     hub = None
     try:
         result = deploy.setup(config, say=lambda message: print(f"[hub setup] {message}"))
-        hub = ScratchHub(base=base, config=config, accounts=result.accounts, layout=result.layout,
-                         password=result.password)
-        hub.run_as(hub.accounts.grader, [str(hub.layout.env.python), "-m", "coursekit", "build", "lab2"])
-        hub.run_as(hub.accounts.grader, [str(hub.layout.env.bin / "nbgrader"), "release_assignment", "lab2"])
-        return hub
+        return ScratchHub(base=base, config=config, accounts=result.accounts, layout=result.layout,
+                          password=result.password)
     except BaseException:
-        remove(hub, base=base, accounts=deploy.accounts_of(config))
+        remove(hub, base=base, accounts=deploy.accounts_of(config), config=config)
         raise
 
 
-def remove(hub: ScratchHub | None, base: Path | None = None, accounts: Accounts | None = None) -> None:
-    """Stop the hub, delete the deployment's Unix users and homes, remove its folder."""
+def ensure_released(hub: ScratchHub, name: str) -> bool:
+    """Build and release `name` as the grader account unless it is in the exchange already; True when
+    this call released it (the caller then takes it back with :func:`take_back`)."""
+    if (hub.config.exchange_root / hub.course_id / "outbound" / name).is_dir():
+        return False
+    hub.run_as(hub.accounts.grader, [str(hub.layout.env.python), "-m", "coursekit", "build", name])
+    hub.run_as(hub.accounts.grader, [str(hub.layout.env.bin / "nbgrader"), "release_assignment", name])
+    return True
+
+
+def take_back(hub: ScratchHub, name: str) -> None:
+    """Remove `name` from the exchange's outbound folder (submissions stay), as the grader account."""
+    hub.run_as(hub.accounts.grader, [str(hub.layout.env.bin / "nbgrader"), "list", "--remove", name], check=False)
+    assert not (hub.config.exchange_root / hub.course_id / "outbound" / name).exists()
+
+
+def remove(hub: ScratchHub | None, base: Path | None = None, accounts: Accounts | None = None,
+           config: CourseConfig | None = None) -> None:
+    """Stop the hub, delete the deployment's Unix users and homes, its login shells' script and its folder."""
     base = base or hub.base
     accounts = accounts or hub.accounts
+    config = config or hub.config
     if hub is not None:
         process.stop(hub.layout)
     remove_users(accounts.everyone)
+    login_profile(config).unlink(missing_ok=True)
     shutil.rmtree(base, ignore_errors=True)
 
 

@@ -69,3 +69,21 @@ def test_status_names_the_running_hub_and_stop_stops_it(config):
 def test_a_course_without_a_hub_section_is_told_to_add_one(config, action):
     with pytest.raises(HubError, match=r"has no \[hub\] section"):
         run(dataclasses.replace(config, hub=None), action)
+
+
+def test_after_setup_it_says_what_is_left_with_the_same_config(config):
+    lines = commands.what_is_left(config, Path("/state/private/password"))
+    text = "\n".join(lines)
+    start = f"{sys.executable} -m coursekit --config {config.path} hub start"
+    assert start in text, text
+    assert "/services/dl-lab2/lab" in text and "python -m coursekit build" in text
+    assert "nbgrader release_assignment lab2" in text and "stability" in text
+    assert lines[-1] == "everyone logs in with their id and the shared password in /state/private/password"
+
+
+def test_what_is_left_knows_what_is_released(config, tmp_path):
+    config = dataclasses.replace(config, exchange_root=tmp_path / "exchange")
+    (config.exchange_root / "dl-lab2" / "outbound" / "lab2").mkdir(parents=True)
+    text = "\n".join(commands.what_is_left(config, None))
+    assert "nbgrader release_assignment stability" in text and "release_assignment lab2" not in text
+    assert "released already: lab2" in text and "password" not in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,7 +13,7 @@ from traitlets.config import Config
 from coursekit.config import load_config
 from coursekit.hub.accounts import Accounts
 from coursekit.hub.hubconfig import Layout, ensure_password, hub_config_text, make_state_dir, ports, \
-    write_role_settings
+    write_login_page, write_login_profile, write_role_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNTS = Accounts(students=("s2026001", "s2026002"), instructor="instructor", tas=("ta1",), grader="grader-dl-lab2")
@@ -86,3 +87,42 @@ def test_role_settings(tmp_path):
     c = Config()
     exec((lay.role_dir("student") / "nbgrader_config.py").read_text(), {"get_config": lambda: c})
     assert c.CourseDirectory.course_id == "dl-lab2" and c.Exchange.root == str(course.exchange_root)
+
+
+def test_every_role_is_spared_the_news_prompt_and_the_login_page_names_the_course(tmp_path):
+    course = load_config(ROOT / "course.toml")
+    lay = Layout(tmp_path)
+    write_role_settings(course, lay)
+    for role in ("student", "staff", "grader"):
+        page = json.loads((lay.role_dir(role) / "labconfig" / "page_config.json").read_text())
+        assert page["disabledExtensions"]["@jupyterlab/apputils-extension:announcements"] is True, role
+    make_state_dir(lay)
+    ensure_password(lay)
+    c, _ = load(hub_config_text(course, lay, ACCOUNTS, Path("/opt/chp")))
+    assert c.JupyterHub.template_paths == [str(lay.templates)]
+    assert c.JupyterHub.template_vars["course_title"] == course.title
+    template = write_login_page(course, lay).read_text(encoding="utf-8")
+    assert template.startswith('{% extends "templates/login.html" %}') and "{{ course_title }}" in template
+
+
+def login_shell_path(script: Path, env: dict[str, str]) -> str:
+    """PATH after /etc/profile's reset and then `script`, as a login shell has it."""
+    code = f'PATH=/usr/local/bin:/usr/bin:/bin; . "{script}"; printf %s "$PATH"'
+    return subprocess.run(["sh", "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+
+
+def test_the_login_shells_of_the_hubs_servers_find_the_course_python_again(tmp_path):
+    course = load_config(ROOT / "course.toml")
+    lay = Layout(tmp_path / "state dir")  # a space: the script quotes what it names
+    script = write_login_profile(course, lay, folder=tmp_path / "profile.d")
+    assert script == tmp_path / "profile.d" / "coursekit-dl-lab2.sh"
+    assert stat.S_IMODE(script.stat().st_mode) == 0o644
+    ours = {"VIRTUAL_ENV": str(lay.env.prefix)}
+    assert login_shell_path(script, ours) == f"{lay.env.bin}:/usr/local/bin:/usr/bin:/bin"
+    # sourced twice (a login shell inside a terminal): still once on PATH
+    twice = subprocess.run(["sh", "-c", f'PATH=/usr/bin; . "{script}"; . "{script}"; printf %s "$PATH"'],
+                           env=ours, capture_output=True, text=True, check=True).stdout
+    assert twice == f"{lay.env.bin}:/usr/bin"
+    # anyone else's login shell (another venv, or none) is left as /etc/profile made it
+    for env in ({}, {"VIRTUAL_ENV": "/opt/other"}):
+        assert login_shell_path(script, env) == "/usr/local/bin:/usr/bin:/bin"

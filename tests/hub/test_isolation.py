@@ -13,7 +13,7 @@ import json
 import nbformat
 import pytest
 
-from tests.hub.scratch_hub import ScratchHub, missing_prerequisite, shared_deployment
+from tests.hub.scratch_hub import ScratchHub, ensure_released, missing_prerequisite, shared_deployment, take_back
 
 _missing = missing_prerequisite()
 if _missing:
@@ -36,7 +36,13 @@ except OSError as err:
 
 @pytest.fixture(scope="module")
 def hub(request):
-    return shared_deployment(request.config)
+    """The shared deployment with lab2 released; taken back afterwards if this module released it, so
+    that the browser test, later in the session, releases it as the instructor does."""
+    deployment = shared_deployment(request.config)
+    released_here = ensure_released(deployment, "lab2")
+    yield deployment
+    if released_here:
+        take_back(deployment, "lab2")
 
 
 def pair(hub: ScratchHub) -> tuple[str, str]:

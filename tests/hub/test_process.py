@@ -157,3 +157,16 @@ def test_an_exited_hub_not_yet_reaped_is_not_alive():
     finally:
         child.wait()
     assert not process._alive(child.pid), "no such process at all"
+
+
+def test_the_hub_counts_as_started_once_its_log_says_so_after_this_start(layout):
+    layout.private.mkdir(parents=True, exist_ok=True)
+    layout.log_file.write_bytes(b"old run\n" + process.RUNNING + b" http://127.0.0.1:8000\nstopped\n")
+    start = layout.log_file.stat().st_size
+    assert not process._says_running(layout, start)  # an earlier run's line does not count
+    with open(layout.log_file, "ab") as log:
+        log.write(b"[I] Starting proxy\n")
+    assert not process._says_running(layout, start)
+    with open(layout.log_file, "ab") as log:
+        log.write(process.RUNNING + b" http://127.0.0.1:8000\n")
+    assert process._says_running(layout, start)
