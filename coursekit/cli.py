@@ -119,7 +119,7 @@ def cmd_grade(config: CourseConfig, args: argparse.Namespace) -> None:
         from tqdm import tqdm
         if bar is None:
             say(line)
-            bar = tqdm(total=total, desc="grade", unit="student")
+            bar = tqdm(total=total, desc="grade", unit="student", disable=total == 0)  # nothing to count
         else:
             bar.update(1)
             tqdm.write(f"[coursekit] {line}")

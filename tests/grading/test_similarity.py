@@ -476,3 +476,17 @@ def test_a_whole_answer_alike_is_evidence_though_each_part_is_common_in_the_clas
     again = analyse("lab2", students + [third], LAB, None, settings)
     pair = next(p for p in again.pairs if (p.a, p.b) == ("ann", "bob"))
     assert pair.twins == 1 and pair.whole[0] == pytest.approx(alone * 2 / 3, abs=1)
+
+
+def test_public_sources_are_read_from_the_course_folder_else_from_the_installed_package(tmp_path):
+    """A hub's course folder holds course.toml and source/, not dlcourse/: the sources are found in the
+    installed course package; one that is nowhere is named as missing."""
+    from coursekit.grading.similarity import read_sources
+    settings = dataclasses.replace(SETTINGS, sources=(*SETTINGS.sources, "dlcourse/no_such_file.txt", "nowhere.txt"))
+    texts, missing = read_sources(settings, tmp_path)  # a course folder without the package
+    assert set(texts) == set(SETTINGS.sources) and missing == ["dlcourse/no_such_file.txt", "nowhere.txt"]
+    assert texts["dlcourse/lectures/dropout.py"] == (ROOT / "dlcourse" / "lectures" / "dropout.py").read_text(encoding="utf-8")
+    (tmp_path / "dlcourse" / "lectures").mkdir(parents=True)
+    (tmp_path / "dlcourse" / "lectures" / "dropout.py").write_text("# the course folder's own copy\n", encoding="utf-8")
+    texts, _ = read_sources(settings, tmp_path)
+    assert texts["dlcourse/lectures/dropout.py"] == "# the course folder's own copy\n"

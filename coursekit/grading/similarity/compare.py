@@ -479,16 +479,38 @@ def analyse(assignment: str, submissions: Iterable[Submission], release_nb, solu
 
 
 def read_sources(settings: Settings, root: Path) -> tuple[dict[str, str], list[str]]:
-    """The public sources of ``[similarity] sources`` (paths relative to the course folder) that can be
-    read, and the names of those that cannot (the report says so and compares without them)."""
+    """The public sources of ``[similarity] sources`` that can be read, and the names of those that cannot
+    (the report says so and compares without them). A path is relative to the course folder; one that is
+    not there and begins with the name of an installed package (``dlcourse/lab2/public_code.txt``) is read
+    from that package's folder: a course folder on a hub holds the course's files, not its package."""
     texts, missing = {}, []
     for name in settings.sources:
-        path = (root / name).resolve()
-        try:
-            texts[name] = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+        text = None
+        for path in filter(None, (root / name, _in_package(name))):
+            try:
+                text = path.read_text(encoding="utf-8")
+                break
+            except (OSError, UnicodeDecodeError):
+                continue
+        if text is None:
             missing.append(name)
+        else:
+            texts[name] = text
     return texts, missing
+
+
+def _in_package(name: str) -> Path | None:
+    """``package/rest`` in the folder of the installed package ``package``; None when there is none."""
+    import importlib.util
+    first, _, rest = Path(name).as_posix().partition("/")
+    if not rest or not first.isidentifier():
+        return None
+    try:
+        spec = importlib.util.find_spec(first)
+    except (ImportError, ValueError):
+        return None
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(folders[0]) / rest if folders else None
 
 
 def compare_class(assignment: str, release_path: Path, source_path: Path, submitted: Path, notebook: str,
