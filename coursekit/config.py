@@ -159,6 +159,8 @@ class _GradingTable(Table):
     output_limit_kb: int = Field(description="a whole number of kilobytes")
     dask_scheduler: str = Field(description="a Dask scheduler address such as tcp://10.0.0.5:8786, or \"\" for none")
     reuse_experiments: bool = Field(True, description="true or false")
+    experiment_store: str = Field("", description="a folder (relative to course.toml), or \"\" for the course's "
+                                                  ".grading-cache/experiments")
 
 
 class _SandboxTable(Table):
@@ -535,6 +537,7 @@ class CourseConfig:
     output_limit_kb: int
     dask_scheduler: str
     reuse_experiments: bool
+    experiment_store: Path | None  # None: the course's .grading-cache/experiments
     sandbox: Sandbox
     similarity: Similarity
     service: Service
@@ -641,6 +644,7 @@ def load_config(path: str | os.PathLike | None = None) -> CourseConfig:
         output_limit_kb=grading.output_limit_kb,
         dask_scheduler=grading.dask_scheduler,
         reuse_experiments=grading.reuse_experiments,
+        experiment_store=(root / grading.experiment_store).resolve() if grading.experiment_store else None,
         sandbox=Sandbox(**checked.sandbox.model_dump()),
         similarity=Similarity(**checked.similarity.model_dump()),
         service=service,

@@ -36,14 +36,34 @@ def coursekit(config_path: Path, *args: str) -> subprocess.CompletedProcess:
 #: The grader's secret of the scratch classes that grade the same submission and compare the results
 #: (each course otherwise draws its own at its first grading, and so its own hidden cases).
 SHARED_SECRET = "5ec7e7" * 10 + "ab12"
+_STORE: list[Path] = []  # the session's experiment store, once made
+
+
+def session_experiment_store() -> Path:
+    """One folder of kept experiment results for the whole test session (removed at its end)."""
+    if not _STORE:
+        import atexit
+        import tempfile
+        _STORE.append(Path(tempfile.mkdtemp(prefix="coursekit-test-experiments-")))
+        atexit.register(shutil.rmtree, _STORE[0], True)
+    return _STORE[0]
 
 
 def share_secret(config_path: Path) -> None:
-    """Give a scratch course the shared grading secret (coursekit.grading.secret)."""
+    """Give a scratch course the shared grading secret (coursekit.grading.secret) and the session's
+    experiment store ([grading] experiment_store): the scratch classes grade the same sample code many
+    times, and each experiment's run is kept by all of its inputs (coursekit.grading.reuse), so a class
+    reads back what an earlier one ran instead of running it again (CI's time). Only the same code, the
+    same limits and this secret meet a kept result; tests/grading/test_reuse.py tests the key."""
+    import re
     from coursekit.grading.secret import FILE_NAME
     path = config_path.parent / FILE_NAME
     path.write_text(SHARED_SECRET + "\n")
     path.chmod(0o600)
+    text, count = re.subn(r'(?m)^experiment_store = ""', f'experiment_store = "{session_experiment_store()}"',
+                          config_path.read_text(encoding="utf-8"))
+    assert count == 1, "course.toml has no experiment_store line"
+    config_path.write_text(text, encoding="utf-8")
 
 
 def feedback_text(config, student: str) -> str:
@@ -63,6 +83,7 @@ def released_course(folder: Path, replacements: tuple[tuple[str, str], ...]) -> 
     """A scratch course with these lines of course.toml replaced (each exactly once), lab2 built and
     released into its exchange by `nbgrader release_assignment`; returns its course.toml."""
     config_path = copy_course(ROOT, folder, with_release=False)
+    share_secret(config_path)
     text = config_path.read_text(encoding="utf-8")
     for old, new in replacements:
         assert text.count(old) == 1, old

@@ -44,7 +44,7 @@ from coursekit.authoring.release import copy_course
 from coursekit.authoring.samples import Sample, make_submission
 from dlcourse.lab2.samples import DEMO_SAMPLES
 from dlcourse.lab2 import PARTS
-from grader_tests.conftest import ROOT, mirror_path, run_step
+from grader_tests.conftest import ROOT, mirror_path, run_step, share_secret
 
 ASSIGNMENT = "lab2"
 EXPECTED = json.loads((Path(__file__).parent / "files" / "expected_scores.json").read_text(encoding="utf-8"))
@@ -329,6 +329,7 @@ def flow(tmp_path_factory) -> Flow:
     """The term, played once: see the module docstring."""
     base = tmp_path_factory.mktemp("instructor-flow")
     course = Course(copy_course(ROOT, base / "course", with_release=False), base / "homes")
+    share_secret(course.config_path)
     for step in ("setup-data", "build"):
         run_step(course.config_path, step)
     release_assignment(course)

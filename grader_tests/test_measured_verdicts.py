@@ -19,7 +19,7 @@ from coursekit.authoring.release import copy_course
 from coursekit.config import load_config
 from coursekit.grading.gradetable import grade_rows
 from grader_tests.adversarial import reference_notebook
-from grader_tests.conftest import ROOT, coursekit, run_step
+from grader_tests.conftest import ROOT, coursekit, run_step, share_secret
 
 ALL = ["test_relu", "test_relu_derivative", "test_sigmoid", "test_sigmoid_derivative", "test_tanh",
        "test_tanh_derivative", "test_network_forward", "test_network_backward", "test_gradient_vanishing",
@@ -160,6 +160,7 @@ def submissions(ref, blank):
 @pytest.fixture(scope="module")
 def measured_course(tmp_path_factory) -> Path:
     config_path = copy_course(ROOT, tmp_path_factory.mktemp("measured-course"), with_release=False)
+    share_secret(config_path)
     for step in ("setup-data", "build lab2"):
         run_step(config_path, *step.split())
     config = load_config(config_path)
@@ -214,6 +215,11 @@ def test_experiment_figures_come_from_the_judge(measured_course):
 
 
 def test_the_grading_secret_stays_in_the_course_folder(measured_course):
+    """Neither the file nor its text reaches what students get or what grading wrote."""
     secret = measured_course.parent / ".grading-secret"
     assert secret.is_file() and oct(secret.stat().st_mode & 0o777) == "0o600"
-    assert not (measured_course.parent / "release" / "lab2" / ".grading-secret").exists()
+    text = secret.read_text().strip()
+    for folder in ("release", "autograded", "feedback"):
+        for path in (measured_course.parent / folder).rglob("*"):
+            assert path.name != secret.name, path
+            assert not path.is_file() or text not in path.read_text(encoding="utf-8", errors="replace"), path

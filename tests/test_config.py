@@ -189,8 +189,14 @@ def test_a_small_course_loads_with_its_defaults(course):
     assert config.service == configmodule.Service(), "the file's values are the service's defaults"
     assert config.service.poll_seconds == 2.0 and isinstance(config.service.poll_seconds, float)
     assert (config.workers, config.default_profile) == (3, "auto")
+    assert (config.reuse_experiments, config.experiment_store) == (True, None), "the course's own cache folder"
     with pytest.raises(ConfigError, match=r"no assignment named 'hw2'; known: hw1"):
         config.assignment("hw2")
+
+
+def test_an_experiment_store_is_a_folder_relative_to_course_toml(course):
+    path = course('dask_scheduler = ""', 'dask_scheduler = ""\nexperiment_store = "../shared-experiments"')
+    assert load_config(path).experiment_store == (path.parent.parent / "shared-experiments").resolve()
 
 
 def test_workers_zero_fills_the_cores_at_the_grading_profiles_threads(course, monkeypatch):
@@ -261,7 +267,7 @@ def test_a_profile_is_a_copy_with_changes_and_its_tables_are_attributes(course):
 @pytest.mark.parametrize("old, new, expected", [
     ('id = "demo"', 'id = "demo', r"not valid TOML"),
     ('cell_timeout = 120', 'cell_timeout = 120\ncolour = "blue"',
-     r"unknown key 'grading\.colour'\. Allowed here: cell_timeout, dask_scheduler, late_policy"),
+     r"unknown key 'grading\.colour'\. Allowed here: cell_timeout, dask_scheduler, experiment_store, late_policy"),
     ('cell_timeout = 120', 'cell_timeout = "120"',
      r"key 'grading\.cell_timeout' must be a whole number of seconds, got a string '120'"),
     ('show_hidden_tests = false', 'show_hidden_tests = 1',

@@ -90,7 +90,8 @@ class Judge:
         self._limits = {"cell_timeout": cell_timeout,
                         "sandbox": {k: v for k, v in (sandbox or {}).items() if k in _LIMIT_KEYS}}
         from coursekit.grading.reuse import FOLDER, ExperimentStore
-        self._kept = ExperimentStore(self._cache / FOLDER if getattr(self._config, "reuse_experiments", True) else None)
+        folder = getattr(self._config, "experiment_store", None) or self._cache / FOLDER
+        self._kept = ExperimentStore(folder if getattr(self._config, "reuse_experiments", True) else None)
         if self.assignment is None:
             return
         # Every group's worker starts now, each in a thread of its own: their cells run while the kernel

@@ -74,10 +74,10 @@ def test_the_store_gives_back_exactly_what_it_kept_and_nothing_it_cannot(tmp_pat
     assert not ExperimentStore(None).save(part, "k1", outputs, {}) and ExperimentStore(None).load(part, "k1") is None
 
 
-def _grade(tmp_path, l2_source: str) -> str:
+def _grade(tmp_path, l2_source: str, config=None) -> str:
     cells = [nbformat.v4.new_code_cell("import torch", metadata={"nbgrader": {"grade_id": "setup", "locked": True}}),
              nbformat.v4.new_code_cell(l2_source, metadata={"nbgrader": {"grade_id": "l2_penalty", "solution": True}})]
-    judge = Judge(ASSIGNMENT)
+    judge = Judge(ASSIGNMENT, config)
     judge.review(cells)
     judge.start(cells, None, tmp_path, cell_timeout=30)
     judge._sandboxed = True  # what a sandboxed grading is: the unit test's worker runs unconfined
@@ -103,3 +103,31 @@ def test_the_same_code_is_run_once_and_judged_every_time(tmp_path):
     zero = "def l2_penalty(w):\n    return (w * 0).sum()\n"
     assert "总是 0" in _grade(tmp_path, zero) and "总是 0" in _grade(tmp_path, zero)
     assert len(RUNS) == 4, "a run that failed is never kept"
+
+
+def _settings(store, reuse: bool = True):
+    """The course's settings with [grading] experiment_store and reuse_experiments set."""
+    import dataclasses
+
+    from coursekit.config import load_config
+    return dataclasses.replace(load_config(), experiment_store=store, reuse_experiments=reuse)
+
+
+def test_copies_of_a_course_with_one_secret_share_a_store_given_in_course_toml(tmp_path):
+    import shutil
+
+    from coursekit.grading.secret import FILE_NAME
+    RUNS.clear()
+    right = "def l2_penalty(w):\n    return (w * w).sum() / 2\n"
+    shared = _settings(tmp_path / "shared")
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    assert _grade(tmp_path / "one", right, shared) == "pass" and RUNS == ["test_sum"]
+    assert [p.name.split("-")[0] for p in (tmp_path / "shared").iterdir()] == ["test_sum"]
+    assert not (tmp_path / "one" / ".grading-cache" / "experiments").exists()
+    shutil.copy(tmp_path / "one" / FILE_NAME, tmp_path / "two" / FILE_NAME)
+    assert _grade(tmp_path / "two", right, shared) == "pass" and RUNS == ["test_sum"], "the other copy's result"
+    (tmp_path / "three").mkdir()  # its own secret: its own hidden inputs, never another course's result
+    assert _grade(tmp_path / "three", right, shared) == "pass" and RUNS == ["test_sum"] * 2
+    assert _grade(tmp_path / "one", right, _settings(tmp_path / "shared", reuse=False)) == "pass"
+    assert len(RUNS) == 3, "reuse off: run again"
